@@ -1,0 +1,314 @@
+"""The MLP VAE and its deterministic baseline, the Autoencoder.
+
+The VAE, one forward pass, for a batch x of shape (batch, D):
+
+    h          = encoder(x)                        hidden layers, each Linear + activation
+    mu, logvar = mu_head(h), logvar_head(h)        (batch, latent_dim) each
+    z          = mu + exp(logvar / 2) * eps        Reparameterize, eps ~ N(0, I)
+    out        = decoder(z)                        hidden layers, then a Linear output
+    recon      = -log p(x | z)                     likelihood, summed over pixels
+    kl         = KL(q(z | x) || N(0, I))           closed form
+    loss       = mean over the batch of (recon + beta * kl)
+
+With beta = 1 the loss is the negative ELBO in nats per example:
+-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z)), estimated with one z per example.
+
+The backward pass runs the same steps in reverse.  The gradient reaching mu
+and logvar is the sum of two paths: through z (Reparameterize.backward) and
+through the KL term (GaussianKL.backward).
+
+Parameter names (the stable contract other code relies on):
+    encoder.{i}.W, encoder.{i}.b   i-th hidden layer of the encoder
+    mu.W, mu.b, logvar.W, logvar.b the two heads
+    decoder.{i}.W, decoder.{i}.b   decoder layers; the last one is the output
+                                   layer (for "gaussian_learned" it has 2 D
+                                   outputs: means, then log-variances)
+"""
+
+from __future__ import annotations
+
+from numpy_vae.backend import get_backend
+from numpy_vae.kl import GaussianKL
+from numpy_vae.layers import Linear, Sequential, make_activation
+from numpy_vae.likelihoods import make_likelihood
+from numpy_vae.reparameterize import Reparameterize
+
+
+def _mlp(sizes, activation, backend, final_activation, first_input_grad=True):
+    """Linear layers between consecutive ``sizes``, an activation after each
+    (after the last only if ``final_activation``)."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(n_in, n_out, backend,
+                             input_grad=first_input_grad or i > 0))
+        if i < len(sizes) - 2 or final_activation:
+            layers.append(make_activation(activation, backend))
+    return Sequential(layers, backend)
+
+
+def _check_sizes(input_dim, hidden_dims, latent_dim):
+    hidden_dims = tuple(int(h) for h in hidden_dims)
+    if input_dim < 1 or latent_dim < 1 or any(h < 1 for h in hidden_dims):
+        raise ValueError(f"layer sizes must be positive: input_dim={input_dim}, "
+                         f"hidden_dims={hidden_dims}, latent_dim={latent_dim}")
+    return int(input_dim), hidden_dims, int(latent_dim)
+
+
+class _Model:
+    """What the VAE and the Autoencoder share: params, batch checks, config."""
+
+    def _collect_params(self, parts):
+        self.params = {f"{prefix}.{name}": value
+                       for prefix, part in parts
+                       for name, value in part.params.items()}
+
+    def _as_batch(self, x):
+        x = self.backend.asarray(x)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(f"expected inputs of shape (batch, {self.input_dim}), got {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError("expected at least one example, got an empty batch")
+        return x
+
+    @property
+    def num_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+
+class VAE(_Model):
+    """A variational autoencoder with MLP encoder and decoder.
+
+    Parameters
+    ----------
+    input_dim : int           D, pixels per example (784 for MNIST).
+    hidden_dims : tuple       Widths of the hidden layers; the decoder mirrors them.
+    latent_dim : int          Size of z.
+    likelihood : str          "bernoulli", "gaussian" or "gaussian_learned".
+    activation : str          "relu", "leaky_relu", "tanh", "sigmoid" or "softplus".
+    backend : str or Backend  "numpy" (default, or $NUMPY_VAE_BACKEND), "numba", "cupy".
+    dtype : str               "float32" or "float64".
+    seed : int                Seeds the backend's generator: weights and eps.
+    """
+
+    def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20,
+                 likelihood="bernoulli", activation="relu", backend=None,
+                 dtype="float32", seed=0):
+        self.input_dim, self.hidden_dims, self.latent_dim = _check_sizes(input_dim, hidden_dims, latent_dim)
+        self.backend = bk = get_backend(backend, dtype=dtype, seed=seed)
+        self.config = dict(model="vae", input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
+                           latent_dim=self.latent_dim, likelihood=likelihood,
+                           activation=activation, dtype=str(bk.dtype), seed=seed)
+        self.likelihood = make_likelihood(likelihood, bk)
+        last_hidden = self.hidden_dims[-1] if self.hidden_dims else self.input_dim
+        self.encoder = _mlp((self.input_dim, *self.hidden_dims), activation, bk,
+                            final_activation=True, first_input_grad=False)
+        self.mu_head = Linear(last_hidden, self.latent_dim, bk, input_grad=bool(self.hidden_dims))
+        self.logvar_head = Linear(last_hidden, self.latent_dim, bk, input_grad=bool(self.hidden_dims))
+        self.decoder = _mlp((self.latent_dim, *reversed(self.hidden_dims),
+                             self.likelihood.out_dim(self.input_dim)),
+                            activation, bk, final_activation=False)
+        self.reparameterize = Reparameterize(bk)
+        self.kl = GaussianKL(bk)
+        self._collect_params([("encoder", self.encoder), ("mu", self.mu_head),
+                              ("logvar", self.logvar_head), ("decoder", self.decoder)])
+
+    # --- the training step -------------------------------------------------
+
+    def loss_and_grads(self, x, eps=None, beta=1.0):
+        """Negative ELBO of a batch and its gradient for every parameter.
+
+        Parameters
+        ----------
+        x : (batch, input_dim)          data, in [0, 1] for "bernoulli".
+        eps : (batch, latent_dim) | None
+            The noise of the reparameterization; None draws it from the
+            backend's generator.  Passing it makes the call deterministic.
+        beta : float                     Weight of the KL term (1: the ELBO).
+
+        Returns
+        -------
+        loss : scalar      mean over the batch of recon + beta * kl (nats per example)
+        grads : dict       name -> dloss/dparam, the keys and shapes of ``params``
+        info : dict        "loss", "recon", "kl" (batch means) and "beta"
+        """
+        x = self._as_batch(x)
+        if eps is not None:
+            eps = self.backend.asarray(eps)
+        batch = x.shape[0]
+        xp = self.backend.xp
+
+        # forward
+        h = self.encoder.forward(x)
+        mu = self.mu_head.forward(h)
+        logvar = self.logvar_head.forward(h)
+        z = self.reparameterize.forward(mu, logvar, eps)
+        out = self.decoder.forward(z)
+        recon = self.likelihood.forward(out, x)
+        kl = self.kl.forward(mu, logvar)
+        recon_mean, kl_mean = recon.mean(), kl.mean()
+        loss = recon_mean + beta * kl_mean
+
+        # backward: loss = (1/batch) sum_n (recon_n + beta * kl_n)
+        dnll = xp.full((batch,), 1.0 / batch, dtype=self.backend.dtype)
+        dz = self.decoder.backward(self.likelihood.backward(dnll))
+        dmu, dlogvar = self.reparameterize.backward(dz)
+        dmu_kl, dlogvar_kl = self.kl.backward(beta * dnll)
+        dh = self.mu_head.backward(dmu + dmu_kl)
+        dh_logvar = self.logvar_head.backward(dlogvar + dlogvar_kl)
+        if dh is not None:
+            self.encoder.backward(dh + dh_logvar)
+
+        grads = self._collect_grads()
+        info = {"loss": loss, "recon": recon_mean, "kl": kl_mean, "beta": beta}
+        return loss, grads, info
+
+    def _collect_grads(self):
+        parts = [("encoder", self.encoder), ("mu", self.mu_head),
+                 ("logvar", self.logvar_head), ("decoder", self.decoder)]
+        return {f"{prefix}.{name}": g for prefix, part in parts for name, g in part.grads.items()}
+
+    def loss(self, x, eps=None, beta=1.0):
+        """The loss of ``loss_and_grads`` without the backward pass (and no caches)."""
+        x = self._as_batch(x)
+        recon, kl = self.terms(x, eps)
+        return (recon + beta * kl).mean()
+
+    def terms(self, x, eps=None):
+        """Per-example reconstruction NLL and KL, each (batch,), for one z per example."""
+        x = self._as_batch(x)
+        mu, logvar = self.encode(x)
+        if eps is None:
+            eps = self.backend.standard_normal(mu.shape)
+        z = mu + self.backend.xp.exp(0.5 * logvar) * self.backend.asarray(eps)
+        out = self.decoder.forward(z)
+        return self.likelihood.nll(out, x), self.kl.forward(mu, logvar)
+
+    # --- using a trained model ----------------------------------------------
+
+    def encode(self, x):
+        """q(z | x): (batch, input_dim) -> mu, logvar, each (batch, latent_dim)."""
+        h = self.encoder.forward(self._as_batch(x))
+        return self.mu_head.forward(h), self.logvar_head.forward(h)
+
+    def decode(self, z):
+        """Mean of p(x | z): (batch, latent_dim) -> (batch, input_dim);
+        probabilities for "bernoulli", means for the Gaussians."""
+        z = self.backend.asarray(z)
+        if z.ndim == 1:
+            z = z[None, :]
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"expected z of shape (batch, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.likelihood.mean(self.decoder.forward(z))
+
+    def sample(self, n: int):
+        """Decode n draws from the prior N(0, I): (n, input_dim) means of p(x | z)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        return self.decode(self.backend.standard_normal((int(n), self.latent_dim)))
+
+    def reconstruct(self, x):
+        """Decode the posterior mean: decode(mu(x)), (batch, input_dim)."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    def __repr__(self):
+        c = self.config
+        dims = "-".join(str(d) for d in (c["input_dim"], *c["hidden_dims"], c["latent_dim"]))
+        return (f"VAE({dims}, likelihood={c['likelihood']!r}, activation={c['activation']!r}, "
+                f"backend={self.backend.name!r}, dtype={c['dtype']!r})")
+
+
+class Autoencoder(_Model):
+    """A deterministic autoencoder from the same layers: the VAE's baseline.
+
+    code = encoder(x) -> Linear to latent_dim;  out = decoder(code);
+    loss = mean over the batch of -log p(x | out), no KL, no noise.
+
+    Parameter names: encoder.{i}.*, code.W, code.b, decoder.{i}.*.
+    ``loss_and_grads(x, eps=None, beta=1.0)`` accepts (and ignores) eps and
+    beta so training code can treat both models alike; info has "kl" = 0.
+    """
+
+    def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20,
+                 likelihood="bernoulli", activation="relu", backend=None,
+                 dtype="float32", seed=0):
+        self.input_dim, self.hidden_dims, self.latent_dim = _check_sizes(input_dim, hidden_dims, latent_dim)
+        self.backend = bk = get_backend(backend, dtype=dtype, seed=seed)
+        self.config = dict(model="autoencoder", input_dim=self.input_dim,
+                           hidden_dims=list(self.hidden_dims), latent_dim=self.latent_dim,
+                           likelihood=likelihood, activation=activation,
+                           dtype=str(bk.dtype), seed=seed)
+        self.likelihood = make_likelihood(likelihood, bk)
+        last_hidden = self.hidden_dims[-1] if self.hidden_dims else self.input_dim
+        self.encoder = _mlp((self.input_dim, *self.hidden_dims), activation, bk,
+                            final_activation=True, first_input_grad=False)
+        self.code_head = Linear(last_hidden, self.latent_dim, bk, input_grad=bool(self.hidden_dims))
+        self.decoder = _mlp((self.latent_dim, *reversed(self.hidden_dims),
+                             self.likelihood.out_dim(self.input_dim)),
+                            activation, bk, final_activation=False)
+        self._parts = [("encoder", self.encoder), ("code", self.code_head), ("decoder", self.decoder)]
+        self._collect_params(self._parts)
+
+    def loss_and_grads(self, x, eps=None, beta=1.0):
+        """Mean reconstruction NLL of the batch and its gradients (eps, beta unused)."""
+        x = self._as_batch(x)
+        batch = x.shape[0]
+        code = self.code_head.forward(self.encoder.forward(x))
+        recon = self.likelihood.forward(self.decoder.forward(code), x)
+        loss = recon.mean()
+        dnll = self.backend.xp.full((batch,), 1.0 / batch, dtype=self.backend.dtype)
+        dcode = self.decoder.backward(self.likelihood.backward(dnll))
+        dh = self.code_head.backward(dcode)
+        if dh is not None:
+            self.encoder.backward(dh)
+        grads = {f"{prefix}.{name}": g for prefix, part in self._parts for name, g in part.grads.items()}
+        zero = self.backend.dtype.type(0)
+        return loss, grads, {"loss": loss, "recon": loss, "kl": zero, "beta": beta}
+
+    def loss(self, x, eps=None, beta=1.0):
+        x = self._as_batch(x)
+        return self.likelihood.nll(self.decoder.forward(self.encode(x)), x).mean()
+
+    def encode(self, x):
+        """x (batch, input_dim) -> code (batch, latent_dim)."""
+        return self.code_head.forward(self.encoder.forward(self._as_batch(x)))
+
+    def decode(self, z):
+        """code (batch, latent_dim) -> mean of p(x | code), (batch, input_dim)."""
+        z = self.backend.asarray(z)
+        if z.ndim == 1:
+            z = z[None, :]
+        return self.likelihood.mean(self.decoder.forward(z))
+
+    def reconstruct(self, x):
+        return self.decode(self.encode(x))
+
+    def sample(self, n: int):
+        """Decode n standard-normal codes.  An autoencoder has no prior, so
+        these are usually not digits: the point lesson 01 makes."""
+        return self.decode(self.backend.standard_normal((int(n), self.latent_dim)))
+
+    def __repr__(self):
+        c = self.config
+        dims = "-".join(str(d) for d in (c["input_dim"], *c["hidden_dims"], c["latent_dim"]))
+        return f"Autoencoder({dims}, likelihood={c['likelihood']!r}, backend={self.backend.name!r})"
+
+
+def build_model(config: dict, backend=None):
+    """Rebuild a model from its ``config`` dict (as saved in checkpoints)."""
+    config = dict(config)
+    kind = config.pop("model", "vae")
+    classes = {"vae": VAE, "autoencoder": Autoencoder}
+    if kind == "conv":
+        from numpy_vae.conv_vae import ConvVAE  # the convolutional model, its own module
+        classes["conv"] = ConvVAE
+    if kind not in classes:
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(classes)}")
+    if backend is not None:
+        config["backend"] = backend
+    return classes[kind](**config)
+
+
+__all__ = ["VAE", "Autoencoder", "build_model"]

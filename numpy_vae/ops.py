@@ -1,0 +1,167 @@
+"""Reference kernels: the elementwise work of a training step, in plain NumPy.
+
+These small functions are where a training step spends the time that is not
+matrix products.  They are the *reference*: the Numba and CuPy backends ship
+twins with the same names and signatures (``numpy_vae/backends/``), and the
+parity tests hold each twin to the function here.  Layers call them through
+``backend.ops`` so that swapping the backend swaps the kernels and nothing
+else.
+
+Everything is written with ufuncs and array methods, so the same code also
+runs on CuPy arrays.  ``*_backward`` functions take the upstream gradient
+``dy`` first and return the gradient for the input, the chain rule written
+out: ``dx = dy * dy/dx``.
+"""
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "relu", "relu_backward",
+    "leaky_relu", "leaky_relu_backward",
+    "tanh", "tanh_backward",
+    "sigmoid", "sigmoid_backward",
+    "softplus", "softplus_backward",
+    "add_bias", "bias_grad",
+    "bernoulli_nll", "bernoulli_nll_and_grad",
+    "adam_update", "sgd_momentum_update",
+]
+
+
+# --- activations -----------------------------------------------------------
+
+def relu(x):
+    """y = max(x, 0)."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(dy, x):
+    """dx = dy * [x > 0]   (the kink at 0 gets gradient 0)."""
+    return dy * (x > 0)
+
+
+def leaky_relu(x, slope):
+    """y = x if x > 0 else slope * x."""
+    return np.where(x > 0, x, x * slope)
+
+
+def leaky_relu_backward(dy, x, slope):
+    """dx = dy if x > 0 else slope * dy."""
+    return np.where(x > 0, dy, dy * slope)
+
+
+def tanh(x):
+    """y = tanh(x)."""
+    return np.tanh(x)
+
+
+def tanh_backward(dy, y):
+    """dx = dy * (1 - y^2), written with the output y = tanh(x)."""
+    return dy * (1 - y * y)
+
+
+def sigmoid(x):
+    """y = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2.
+
+    The tanh form never overflows: exp(-x) would overflow for x < -88 in
+    float32 and raise a warning, tanh just saturates at -1.
+    """
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def sigmoid_backward(dy, y):
+    """dx = dy * y * (1 - y), written with the output y = sigmoid(x)."""
+    return dy * y * (1 - y)
+
+
+def softplus(x):
+    """y = log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) (no overflow)."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def softplus_backward(dy, x):
+    """dx = dy * sigmoid(x)   (softplus' derivative is the sigmoid)."""
+    return dy * sigmoid(x)
+
+
+# --- bias ------------------------------------------------------------------
+
+def add_bias(y, b):
+    """y + b, broadcasting b: (out,) over the batch; may reuse y's memory."""
+    y += b
+    return y
+
+
+def bias_grad(dy):
+    """db = sum over the batch of dy:  (batch, out) -> (out,)."""
+    return dy.sum(axis=0)
+
+
+# --- Bernoulli likelihood on logits ---------------------------------------
+
+def bernoulli_nll(logits, x):
+    """-log p(x | logits) summed over pixels:  (batch, D), (batch, D) -> (batch,).
+
+    With p = sigmoid(l) the binary cross-entropy is
+        -[x log p + (1 - x) log(1 - p)] = softplus(l) - x * l
+                                        = max(l, 0) - x * l + log(1 + exp(-|l|)),
+    the last form finite for every l: exp(-|l|) is in (0, 1], never overflows.
+    """
+    return bernoulli_nll_and_grad(logits, x)[0]
+
+
+def bernoulli_nll_and_grad(logits, x):
+    """The NLL above and its gradient in one pass: (batch,), (batch, D).
+
+        d nll / d l = sigmoid(l) - x
+
+    Both share e = exp(-|l|):  log(1 + exp(-|l|)) = log(1 + e), and
+    sigmoid(l) = 1 / (1 + e) for l >= 0, e / (1 + e) for l < 0.
+    (log(1 + e) rather than log1p(e): e <= 1, so the only loss is an absolute
+    error below 1e-16 * D when e is tiny, and log is several times faster.)
+    """
+    e = np.exp(-np.abs(logits))
+    one_plus_e = 1 + e
+    nll = (np.maximum(logits, 0) - x * logits + np.log(one_plus_e)).sum(axis=1)
+    grad = np.where(logits >= 0, 1, e) / one_plus_e - x
+    return nll, grad
+
+
+# --- optimizer updates (in place) -----------------------------------------
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
+    """One Adam step on ``param`` in place (Kingma & Ba, 2015, Algorithm 1).
+
+        m     <- beta1 * m + (1 - beta1) * g
+        v     <- beta2 * v + (1 - beta2) * g^2
+        m_hat  = m / (1 - beta1^t),   v_hat = v / (1 - beta2^t)
+        param <- param - lr * m_hat / (sqrt(v_hat) + eps)
+
+    ``step`` is t, counted from 1.  ``m`` and ``v`` are updated in place.
+    The last line is computed in the equivalent form
+        param <- param - step_size * m / (sqrt(v) + eps_hat),
+        step_size = lr * sqrt(1 - beta2^t) / (1 - beta1^t),  eps_hat = eps * sqrt(1 - beta2^t),
+    (multiply the fraction through by sqrt(1 - beta2^t)) which folds the two
+    bias corrections into scalars instead of two extra passes over the arrays.
+    """
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * (grad * grad)
+    root_bc2 = math.sqrt(1 - beta2 ** step)
+    step_size = lr * root_bc2 / (1 - beta1 ** step)
+    denom = np.sqrt(v)
+    denom += eps * root_bc2
+    param -= step_size * (m / denom)
+
+
+def sgd_momentum_update(param, grad, velocity, lr, momentum):
+    """One SGD step with (heavy-ball) momentum, in place.
+
+        velocity <- momentum * velocity + g
+        param    <- param - lr * velocity
+    """
+    velocity *= momentum
+    velocity += grad
+    param -= lr * velocity
