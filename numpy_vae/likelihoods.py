@@ -119,9 +119,14 @@ class LearnedGaussianLikelihood(Likelihood):
         dnll/dm_d = (m_d - x_d) exp(-s_d)
         dnll/ds_d = (1 - (x_d - m_d)^2 exp(-s_d)) / 2
 
-    A pixel that is always 0 (MNIST's borders) lets s_d fall without bound
-    and the NLL go to minus infinity; training should watch for that.
+    A pixel that is always 0 (MNIST's borders) would let s_d fall without
+    bound and the NLL go to minus infinity.  So s is clamped to
+    LOGVAR_RANGE = [-10, 10] (sigma between 0.0067 and 148), with zero
+    gradient outside, which keeps the density finite: the NLL per pixel is
+    then at least (-10 + log(2 pi)) / 2 = -4.08 nats.
     """
+
+    LOGVAR_RANGE = (-10.0, 10.0)
 
     name = "gaussian_learned"
 
@@ -137,12 +142,16 @@ class LearnedGaussianLikelihood(Likelihood):
     def nll(self, out, x):
         xp = self.backend.xp
         m, s = self._split(out, x)
+        s = xp.clip(s, *self.LOGVAR_RANGE)
         diff = x - m
         return 0.5 * (diff * diff * xp.exp(-s) + s + LOG_2PI).sum(axis=1)
 
     def forward(self, out, x):
         xp = self.backend.xp
         m, s = self._split(out, x)
+        low, high = self.LOGVAR_RANGE
+        self._s_inside = (s >= low) & (s <= high)
+        s = xp.clip(s, low, high)
         self._diff = x - m
         self._inv_var = xp.exp(-s)
         self._sq = self._diff * self._diff * self._inv_var
@@ -152,7 +161,7 @@ class LearnedGaussianLikelihood(Likelihood):
         xp = self.backend.xp
         dnll = dnll[:, None]
         dm = -dnll * self._diff * self._inv_var
-        ds = dnll * 0.5 * (1 - self._sq)
+        ds = dnll * 0.5 * (1 - self._sq) * self._s_inside
         return xp.concatenate([dm, ds], axis=1)
 
     def mean(self, out):

@@ -17,6 +17,12 @@ The backward pass runs the same steps in reverse.  The gradient reaching mu
 and logvar is the sum of two paths: through z (Reparameterize.backward) and
 through the KL term (GaussianKL.backward).
 
+The encoder's log-variance is clamped to LOGVAR_RANGE = [-30, 20] (a Clip
+layer after the logvar head): sigma then stays between 3e-7 and 2.2e4, so
+exp(logvar) cannot overflow even in float32 however extreme the input, and
+trained models never come near either end.  Outside the range the gradient
+to the logvar head is zero.
+
 Parameter names (the stable contract other code relies on):
     encoder.{i}.W, encoder.{i}.b   i-th hidden layer of the encoder
     mu.W, mu.b, logvar.W, logvar.b the two heads
@@ -29,9 +35,12 @@ from __future__ import annotations
 
 from numpy_vae.backend import get_backend
 from numpy_vae.kl import GaussianKL
-from numpy_vae.layers import Linear, Sequential, make_activation
+from numpy_vae.layers import Clip, Linear, Sequential, make_activation
 from numpy_vae.likelihoods import make_likelihood
 from numpy_vae.reparameterize import Reparameterize
+
+
+LOGVAR_RANGE = (-30.0, 20.0)
 
 
 def _mlp(sizes, activation, backend, final_activation, first_input_grad=True):
@@ -109,6 +118,7 @@ class VAE(_Model):
         self.decoder = _mlp((self.latent_dim, *reversed(self.hidden_dims),
                              self.likelihood.out_dim(self.input_dim)),
                             activation, bk, final_activation=False)
+        self.logvar_clip = Clip(*LOGVAR_RANGE, backend=bk)
         self.reparameterize = Reparameterize(bk)
         self.kl = GaussianKL(bk)
         self._collect_params([("encoder", self.encoder), ("mu", self.mu_head),
@@ -142,7 +152,7 @@ class VAE(_Model):
         # forward
         h = self.encoder.forward(x)
         mu = self.mu_head.forward(h)
-        logvar = self.logvar_head.forward(h)
+        logvar = self.logvar_clip.forward(self.logvar_head.forward(h))
         z = self.reparameterize.forward(mu, logvar, eps)
         out = self.decoder.forward(z)
         recon = self.likelihood.forward(out, x)
@@ -156,7 +166,7 @@ class VAE(_Model):
         dmu, dlogvar = self.reparameterize.backward(dz)
         dmu_kl, dlogvar_kl = self.kl.backward(beta * dnll)
         dh = self.mu_head.backward(dmu + dmu_kl)
-        dh_logvar = self.logvar_head.backward(dlogvar + dlogvar_kl)
+        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar + dlogvar_kl))
         if dh is not None:
             self.encoder.backward(dh + dh_logvar)
 
@@ -190,7 +200,7 @@ class VAE(_Model):
     def encode(self, x):
         """q(z | x): (batch, input_dim) -> mu, logvar, each (batch, latent_dim)."""
         h = self.encoder.forward(self._as_batch(x))
-        return self.mu_head.forward(h), self.logvar_head.forward(h)
+        return self.mu_head.forward(h), self.logvar_clip.forward(self.logvar_head.forward(h))
 
     def decode(self, z):
         """Mean of p(x | z): (batch, latent_dim) -> (batch, input_dim);

@@ -1,0 +1,46 @@
+# numpy-vae: the two commands of the README's quick start, and a few more.
+#
+#   make train   set up .venv and train the MLP VAE on MNIST (the main job)
+#   make test    set up .venv and run the test suite
+#
+# Extra arguments: make train ARGS="--epochs 2"   make test PYTEST_ARGS="-k kl"
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup train test gradcheck bench lessons clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per set of extras, so `make train` does not need the test tools
+# and a change to setup.cfg reinstalls.
+$(VENV)/.installed-run: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[plot,numba]"
+	touch $@
+
+$(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed-dev
+
+train: $(VENV)/.installed-run
+	$(BIN)/numpy-vae train $(ARGS)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+gradcheck: $(VENV)/.installed-run
+	$(BIN)/numpy-vae gradcheck $(ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_backends.py $(ARGS)
+
+lessons: $(VENV)/.installed-dev
+	for f in lessons/[0-9]*.py; do $(BIN)/python $$f $(ARGS) || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis lessons/out

@@ -1,0 +1,294 @@
+"""Small helpers the lessons share, so each lesson can stay about its idea.
+
+    settings = setup("Lesson 03")     --quick / NUMPY_VAE_QUICK=1, output folder
+    data = load_digits(settings)      MNIST (a small subset in quick mode)
+    savefig(fig, "03_name.png")       a PNG in lessons/out/ (or $NUMPY_VAE_LESSONS_OUT)
+    tile(images, ncols)               28x28 images side by side, for imshow
+    evaluate(model, x)                test -ELBO, reconstruction and KL (nats per image)
+    train(model, x, epochs=...)       the training loop of lesson 06, for lessons 07-12
+
+Nothing here is part of the package: the lessons explain the package; these
+helpers only keep them short.  Lesson 06 writes the training loop out in
+full; ``train`` below is the same loop, folded up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures go to files; no window opens, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+QUICK_ENV = "NUMPY_VAE_QUICK"
+OUT_ENV = "NUMPY_VAE_LESSONS_OUT"
+LESSONS_DIR = Path(__file__).resolve().parent
+
+_settings = None
+
+
+# --------------------------------------------------------------------------
+# Settings: quick or full, and where figures go
+# --------------------------------------------------------------------------
+
+def setup(title: str) -> SimpleNamespace:
+    """Read --quick (or NUMPY_VAE_QUICK=1) and prepare the output folder.
+
+    Returns settings with ``quick`` (bool), ``out`` (Path) and ``pick(quick_value,
+    full_value)``, which the lessons use for every size that depends on the mode.
+    Unknown arguments are ignored, so the lessons also run inside Jupyter.
+    """
+    global _settings
+    parser = argparse.ArgumentParser(description=title)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"small and fast (a few seconds); also ${QUICK_ENV}=1")
+    parser.add_argument("--out", default=None,
+                        help=f"folder for the figures (default: ${OUT_ENV} or lessons/out)")
+    args, _ = parser.parse_known_args()
+    quick = args.quick or os.environ.get(QUICK_ENV, "") not in ("", "0")
+    out = Path(args.out or os.environ.get(OUT_ENV) or LESSONS_DIR / "out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def pick(quick_value, full_value):
+        return quick_value if quick else full_value
+
+    _settings = SimpleNamespace(quick=quick, out=out, pick=pick, start=time.time())
+    mode = "quick mode (small and fast)" if quick else "full mode"
+    print(f"{title} -- {mode}; figures go to {out}")
+    return _settings
+
+
+def savefig(fig, name: str) -> Path:
+    """Save ``fig`` as ``name`` in the output folder and close it."""
+    out = _settings.out if _settings else LESSONS_DIR / "out"
+    path = Path(out) / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"[figure] {path}")
+    return path
+
+
+def done():
+    """Print how long the lesson took."""
+    if _settings is not None:
+        print(f"\ndone in {time.time() - _settings.start:.1f} s")
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+def load_digits(settings, n_train_quick=5000, n_test_quick=1000, dtype="float32"):
+    """The digits every lesson trains on.
+
+    Returns a namespace with
+        x_train (N, 784), x_test (M, 784)   intensities in [0, 1]
+        y_train (N,), y_test (M,)           labels 0..9
+        x_test_bin (M, 784)                 the test set binarized once, with a
+                                            fixed seed: every evaluation in a
+                                            lesson scores the same 0/1 images
+        source                              "MNIST" or the stand-in's name
+
+    Quick mode takes the first ``n_train_quick`` / ``n_test_quick`` images and
+    never downloads: if MNIST is not cached it uses synthetic seven-segment
+    digits, and says so loudly.  Full mode uses all of MNIST and fetches it
+    once if needed (see numpy_vae/data.py).
+    """
+    from numpy_vae import data as mnist
+
+    try:
+        if settings.quick:
+            raw = mnist.load_mnist(download=False, quiet=True)
+            x_train, y_train, x_test, y_test = (
+                mnist.to_unit_interval(raw[0][:n_train_quick], dtype), raw[1][:n_train_quick],
+                mnist.to_unit_interval(raw[2][:n_test_quick], dtype), raw[3][:n_test_quick])
+        else:
+            x_train, y_train, x_test, y_test = mnist.mnist_arrays(dtype=dtype)
+        source = "MNIST"
+    except mnist.DataUnavailableError as err:
+        if not settings.quick:
+            raise
+        first_line = str(err).splitlines()[0]
+        print("\n" + "!" * 78)
+        print("! MNIST is not in the cache, and quick mode does not download it:")
+        print(f"!   {first_line}")
+        print("! Using SYNTHETIC seven-segment digits instead.  The figures will NOT look")
+        print("! like MNIST.  Run any lesson without --quick to fetch MNIST once.")
+        print("!" * 78 + "\n")
+        x_train, y_train = synthetic_digits(n_train_quick, seed=1, dtype=dtype)
+        x_test, y_test = synthetic_digits(n_test_quick, seed=2, dtype=dtype)
+        source = "synthetic seven-segment digits (MNIST unavailable)"
+    x_test_bin = mnist.binarize(x_test, "dynamic", np.random.default_rng(1234))
+    print(f"data: {source}, {len(x_train)} training and {len(x_test)} test images")
+    return SimpleNamespace(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                           x_test_bin=x_test_bin, source=source)
+
+
+# The seven segments of a digital display on a unit box (x right, y down):
+# top, upper right, lower right, bottom, lower left, upper left, middle.
+_SEGMENTS = np.array([[(0, 0), (1, 0)], [(1, 0), (1, 1)], [(1, 1), (1, 2)], [(0, 2), (1, 2)],
+                      [(0, 1), (0, 2)], [(0, 0), (0, 1)], [(0, 1), (1, 1)]], dtype=float)
+_LIT = ["111111 ", "01100  ", "11011 1", "1111  1", "01100 11",
+        "1011011", "1011111", "111    ", "1111111", "1111011"]
+
+
+def synthetic_digits(n: int, seed: int = 0, dtype="float32"):
+    """Seven-segment digits with random size, position, slant and thickness.
+
+    A stand-in for MNIST when it cannot be loaded: (n, 784) intensities in
+    [0, 1] and labels (n,).  Only the lessons' quick mode uses it.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    py, px = np.mgrid[0:28, 0:28].reshape(2, -1).astype(float) + 0.5  # pixel centres
+    images = np.zeros((n, 784))
+    for i, digit in enumerate(labels):
+        width, height = rng.uniform(7, 11), rng.uniform(7, 10)
+        slant = rng.uniform(-0.25, 0.25)
+        x0, y0 = 14 - width / 2 + rng.uniform(-2, 2), 14 - height + rng.uniform(-1.5, 1.5)
+        thickness = rng.uniform(1.0, 1.8)
+        for seg, lit in zip(_SEGMENTS, _LIT[digit].ljust(7)):
+            if lit != "1":
+                continue
+            (ax, ay), (bx, by) = seg
+            ax, bx = x0 + width * ax - slant * height * ay, x0 + width * bx - slant * height * by
+            ay, by = y0 + height * ay, y0 + height * by
+            # distance from every pixel centre to the segment a-b
+            dx, dy = bx - ax, by - ay
+            t = np.clip(((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy), 0, 1)
+            dist = np.hypot(px - ax - t * dx, py - ay - t * dy)
+            images[i] = np.maximum(images[i], np.clip(thickness + 0.5 - dist, 0, 1))
+    return images.astype(dtype), labels.astype(np.uint8)
+
+
+def binarize_batch(x, rng):
+    """A fresh 0/1 draw of a batch: pixel d is 1 with probability x_d."""
+    from numpy_vae.data import binarize
+    return binarize(x, "dynamic", rng)
+
+
+# --------------------------------------------------------------------------
+# Pictures
+# --------------------------------------------------------------------------
+
+def tile(images, ncols: int, pad: int = 1, side: int = 28):
+    """(n, side*side) images -> one 2-D array, ``ncols`` per row, a gap of ``pad``."""
+    images = np.asarray(images, dtype=float).reshape(-1, side, side)
+    n = len(images)
+    nrows = -(-n // ncols)
+    step = side + pad
+    canvas = np.ones((nrows * step - pad, ncols * step - pad))
+    for k, img in enumerate(images):
+        r, c = divmod(k, ncols)
+        canvas[r * step:r * step + side, c * step:c * step + side] = img
+    return canvas
+
+
+def show(ax, images, ncols, title=None, vmin=0.0, vmax=1.0):
+    """Draw ``tile(images, ncols)`` on ``ax`` in gray, white background gaps."""
+    ax.imshow(tile(images, ncols), cmap="gray_r", vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+DIGIT_COLORS = plt.get_cmap("tab10")
+
+
+def scatter_digits(ax, codes, labels, title=None, s=3):
+    """2-D codes coloured by their digit, with a legend."""
+    codes = np.asarray(codes)
+    for d in range(10):
+        sel = labels == d
+        ax.scatter(codes[sel, 0], codes[sel, 1], s=s, color=DIGIT_COLORS(d), label=str(d),
+                   alpha=0.7, linewidths=0)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def digit_legend(ax):
+    ax.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
+              frameon=False, title="digit")
+
+
+# --------------------------------------------------------------------------
+# Evaluating and training (lessons 07-12; lesson 06 writes both out)
+# --------------------------------------------------------------------------
+
+def evaluate(model, x, batch_size=1000, seed=0):
+    """Single-sample estimate of the test ELBO, in nats per image.
+
+    Returns {"elbo", "recon", "kl"}: elbo = -(recon + kl), each averaged over
+    x.  A fixed seed for eps makes two calls on the same model agree.
+    """
+    rng = np.random.default_rng(seed)
+    recon_sum = kl_sum = 0.0
+    for start in range(0, len(x), batch_size):
+        xb = x[start:start + batch_size]
+        eps = rng.standard_normal((len(xb), model.latent_dim)).astype(model.backend.dtype)
+        recon, kl = model.terms(xb, eps)
+        recon_sum += float(recon.sum())
+        kl_sum += float(kl.sum())
+    recon, kl = recon_sum / len(x), kl_sum / len(x)
+    return {"elbo": -(recon + kl), "recon": recon, "kl": kl}
+
+
+def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
+          seed=0, x_test=None, loss_and_grads=None, label="", quiet=False):
+    """Lesson 06's loop: shuffle, batches, loss_and_grads, Adam step.
+
+    beta: a number, or a function step -> number (KL warm-up, lesson 10).
+    binarize: draw fresh 0/1 images from the intensities x at every batch.
+    x_test: if given, the test ELBO is computed after every epoch.
+    loss_and_grads: replaces ``model.loss_and_grads(x, beta=beta)`` (lesson 07
+        trains on the KL term alone with it).
+    Returns the history: per-step "loss", "recon", "kl", "beta" and
+    per-epoch "test_elbo" (if x_test is given).
+    """
+    from numpy_vae import Adam
+
+    rng = np.random.default_rng(seed)
+    opt = Adam(model.params, lr=lr, backend=model.backend)
+    step_fn = loss_and_grads or (lambda xb, b: model.loss_and_grads(xb, beta=b))
+    history = {"loss": [], "recon": [], "kl": [], "beta": [], "test_elbo": []}
+    step = 0
+    for epoch in range(1, epochs + 1):
+        t0 = time.time()
+        order = rng.permutation(len(x))
+        for start in range(0, len(x) - batch_size + 1, batch_size):
+            xb = x[order[start:start + batch_size]]
+            if binarize:
+                xb = binarize_batch(xb, rng)
+            b = beta(step) if callable(beta) else beta
+            loss, grads, info = step_fn(xb, b)
+            opt.step(grads)
+            for key in ("loss", "recon", "kl"):
+                history[key].append(float(info[key]))
+            history["beta"].append(b)
+            step += 1
+        line = (f"{label}epoch {epoch:2d}/{epochs}: train loss {np.mean(history['loss'][-100:]):7.2f}"
+                f"  (recon {np.mean(history['recon'][-100:]):6.2f}, kl {np.mean(history['kl'][-100:]):5.2f})")
+        if x_test is not None:
+            history["test_elbo"].append(evaluate(model, x_test)["elbo"])
+            line += f"  test ELBO {history['test_elbo'][-1]:7.2f}"
+        if not quiet:
+            print(line + f"  [{time.time() - t0:.1f} s]")
+    return history
+
+
+def lesson_path(*parts) -> Path:
+    """A path inside the repository (the lessons' parent folder)."""
+    return LESSONS_DIR.parent.joinpath(*parts)
+
+
+def python_version() -> str:
+    return sys.version.split()[0]
