@@ -3,7 +3,7 @@
     settings = setup("Lesson 03")     --quick / NUMPY_VAE_QUICK=1, output folder
     data = load_digits(settings)      MNIST (a small subset in quick mode)
     savefig(fig, "03_name.png")       a PNG in lessons/out/ (or $NUMPY_VAE_LESSONS_OUT)
-    tile(images, ncols)               28x28 images side by side, for imshow
+    show(ax, images, ncols)           28x28 images side by side
     evaluate(model, x)                test -ELBO, reconstruction and KL (nats per image)
     train(model, x, epochs=...)       the training loop of lesson 06, for lessons 07-12
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -135,8 +134,8 @@ def load_digits(settings, n_train_quick=5000, n_test_quick=1000, dtype="float32"
 # top, upper right, lower right, bottom, lower left, upper left, middle.
 _SEGMENTS = np.array([[(0, 0), (1, 0)], [(1, 0), (1, 1)], [(1, 1), (1, 2)], [(0, 2), (1, 2)],
                       [(0, 1), (0, 2)], [(0, 0), (0, 1)], [(0, 1), (1, 1)]], dtype=float)
-_LIT = ["111111 ", "01100  ", "11011 1", "1111  1", "01100 11",
-        "1011011", "1011111", "111    ", "1111111", "1111011"]
+_LIT = ["1111110", "0110000", "1101101", "1111001", "0110011",   # 0 1 2 3 4
+        "1011011", "1011111", "1110000", "1111111", "1111011"]   # 5 6 7 8 9
 
 
 def synthetic_digits(n: int, seed: int = 0, dtype="float32"):
@@ -154,7 +153,7 @@ def synthetic_digits(n: int, seed: int = 0, dtype="float32"):
         slant = rng.uniform(-0.25, 0.25)
         x0, y0 = 14 - width / 2 + rng.uniform(-2, 2), 14 - height + rng.uniform(-1.5, 1.5)
         thickness = rng.uniform(1.0, 1.8)
-        for seg, lit in zip(_SEGMENTS, _LIT[digit].ljust(7)):
+        for seg, lit in zip(_SEGMENTS, _LIT[digit]):
             if lit != "1":
                 continue
             (ax, ay), (bx, by) = seg
@@ -178,22 +177,16 @@ def binarize_batch(x, rng):
 # Pictures
 # --------------------------------------------------------------------------
 
-def tile(images, ncols: int, pad: int = 1, side: int = 28):
-    """(n, side*side) images -> one 2-D array, ``ncols`` per row, a gap of ``pad``."""
-    images = np.asarray(images, dtype=float).reshape(-1, side, side)
-    n = len(images)
-    nrows = -(-n // ncols)
-    step = side + pad
-    canvas = np.ones((nrows * step - pad, ncols * step - pad))
-    for k, img in enumerate(images):
-        r, c = divmod(k, ncols)
-        canvas[r * step:r * step + side, c * step:c * step + side] = img
-    return canvas
+def show(ax, images, ncols, title=None):
+    """Draw (n, 784) images on ``ax``, ``ncols`` per row, 0 black and 1 white.
 
+    The tiling is ``image_grid`` of numpy_vae/plots.py (grey gaps between images).
+    """
+    from numpy_vae.plots import image_grid
 
-def show(ax, images, ncols, title=None, vmin=0.0, vmax=1.0):
-    """Draw ``tile(images, ncols)`` on ``ax`` in gray, white background gaps."""
-    ax.imshow(tile(images, ncols), cmap="gray_r", vmin=vmin, vmax=vmax, interpolation="nearest")
+    images = np.asarray(images)
+    ax.imshow(image_grid(images, -(-len(images) // ncols), ncols), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -224,22 +217,16 @@ def digit_legend(ax):
 # Evaluating and training (lessons 07-12; lesson 06 writes both out)
 # --------------------------------------------------------------------------
 
-def evaluate(model, x, batch_size=1000, seed=0):
-    """Single-sample estimate of the test ELBO, in nats per image.
+def evaluate(model, x, seed=0):
+    """Single-sample estimate of the ELBO of x, in nats per image.
 
-    Returns {"elbo", "recon", "kl"}: elbo = -(recon + kl), each averaged over
-    x.  A fixed seed for eps makes two calls on the same model agree.
+    Returns {"elbo", "recon", "kl"}, each averaged over x, elbo = -(recon + kl):
+    ``negative_elbo`` of numpy_vae/evaluate.py with the sign of the ELBO.
     """
-    rng = np.random.default_rng(seed)
-    recon_sum = kl_sum = 0.0
-    for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size]
-        eps = rng.standard_normal((len(xb), model.latent_dim)).astype(model.backend.dtype)
-        recon, kl = model.terms(xb, eps)
-        recon_sum += float(recon.sum())
-        kl_sum += float(kl.sum())
-    recon, kl = recon_sum / len(x), kl_sum / len(x)
-    return {"elbo": -(recon + kl), "recon": recon, "kl": kl}
+    from numpy_vae.evaluate import negative_elbo
+
+    result = negative_elbo(model, x, seed=seed)
+    return {"elbo": -result["nelbo"], "recon": result["recon"], "kl": result["kl"]}
 
 
 def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
@@ -283,12 +270,3 @@ def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
         if not quiet:
             print(line + f"  [{time.time() - t0:.1f} s]")
     return history
-
-
-def lesson_path(*parts) -> Path:
-    """A path inside the repository (the lessons' parent folder)."""
-    return LESSONS_DIR.parent.joinpath(*parts)
-
-
-def python_version() -> str:
-    return sys.version.split()[0]

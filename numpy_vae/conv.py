@@ -161,9 +161,10 @@ class ConvTranspose2D(_Conv):
         Ho = (H - 1) s - 2p + kh + output_padding        (Wo alike)
 
     the inverse of Conv2D's size formula.  Conv2D maps several input sizes
-    to the same output size (floor), so ``output_padding`` (0 <= it < s)
-    says which one to give back: extra rows and columns at the bottom and
-    right, which no input pixel reaches, so they hold just the bias.
+    to the same output size (the floor), so ``output_padding`` (0 <= it < s)
+    says which one to give back: it adds that many rows and columns at the
+    bottom and right (rows the padding would otherwise cut away; beyond
+    those, rows no input pixel reaches, holding just the bias).
 
     As matrix products, W2 = W reshaped to (in_c, out_c * kh * kw):
         forward   y  = col2im(W2^T @ x) + b        Conv2D's dx with the roles swapped
@@ -200,10 +201,9 @@ class ConvTranspose2D(_Conv):
             raise ValueError(f"{self!r} gives an empty output for a {H}x{W} input")
         self._x_shape = x.shape
         self._x2 = self._channels_first(x)                # (in_c, N * H * W)
-        self._y_shape = (N, self.out_channels, Ho, Wo)
         W2 = self.params["W"].reshape(self.in_channels, -1)
         cols = W2.T @ self._x2                            # (out_c * kh * kw, N * H * W)
-        y = self._col2im(cols, self._y_shape, self.kh, self.kw,
+        y = self._col2im(cols, (N, self.out_channels, Ho, Wo), self.kh, self.kw,
                          self.stride, self.padding, self.backend.xp)
         y += self.params["b"][None, :, None, None]
         return y

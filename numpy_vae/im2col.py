@@ -25,16 +25,17 @@ where patches overlap (stride < kernel), then drops the padding:
 Both loop over the kh * kw kernel offsets (i, j) only; each step moves a
 whole strided slice of the image, for every example and channel at once.
 Read the two loops side by side: the same slice, ``=`` in one and ``+=`` in
-the other.  That is all "adjoint" means here.
+the other.  That is what makes col2im the transpose of im2col.
 
 Why the columns are ordered (n, oh, ow) *after* the channel: the product
 W (O, C*kh*kw) @ cols gives (O, N*Ho*Wo), the output with the channel
-first.  Keeping images channel-first in memory, (C, N, H, W), means the
-reshapes between layers are free and only a transposed *view* is handed
-out as (N, C, H, W).
+first.  Keeping images channel-first in memory, (C, N, H, W), makes most
+reshapes between layers free; the layers hand out a transposed *view*
+shaped (N, C, H, W).
 
-Every function takes the array module ``xp`` from its input's backend, so
-the same code runs on CuPy arrays.  ``col2im`` also has a Numba twin,
+The functions take the array module ``xp`` (numpy, or cupy for GPU arrays)
+and use only xp.zeros, xp.empty, slicing and +=, so the same code serves
+CuPy arrays.  ``col2im`` also has a Numba twin,
 ``col2im_numba``, with the same signature (see the end of this file).
 """
 

@@ -7,7 +7,8 @@ so the backward pass only changes the gradient's shape back:
     forward   y  = x viewed as the new shape
     backward  dx = dy viewed as x's shape
 
-The batch axis (axis 0) is never touched.
+The batch axis (axis 0) is never touched.  A dy of None (the next layer
+skipped its input gradient, ``input_grad=False``) is passed on as None.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy):
-        return dy.reshape(self._in_shape)
+        return None if dy is None else dy.reshape(self._in_shape)
 
 
 class Reshape(Layer):
@@ -49,7 +50,7 @@ class Reshape(Layer):
         return x.reshape(x.shape[0], *self.shape)
 
     def backward(self, dy):
-        return dy.reshape(self._in_shape)
+        return None if dy is None else dy.reshape(self._in_shape)
 
     def __repr__(self):
         return f"Reshape({self.shape})"

@@ -1,0 +1,169 @@
+"""How fast is the convolutional VAE, and how good does it get on MNIST?
+
+Two jobs:
+
+1. Speed (the default).  Seconds per epoch of ConvVAE training steps
+   (loss_and_grads + Adam) at batch 128, float32, on MNIST-shaped random
+   data: ``--steps`` steps are timed ``--chunks`` times, and the median
+   chunk is extrapolated to 469 steps, one epoch of 60,000 images.  Each
+   conv layer's col2im is swapped between the NumPy reference and its Numba
+   twin (numpy_vae/im2col.py), and col2im is also timed alone on the shapes
+   the model gives it.
+
+       python benchmarks/bench_conv.py
+       python benchmarks/bench_conv.py --steps 20 --chunks 5
+
+2. Training on real MNIST (``--mnist-minutes M``): epochs of the Trainer
+   (numpy_vae/train.py, the defaults of ``numpy-vae train``: Adam 1e-3,
+   batch 128, pixels in [0, 1]) until the next epoch would end after M
+   minutes; prints the test negative ELBO after every epoch.  ``--model mlp``
+   trains the MLP VAE the same way, for comparison at equal epochs.
+
+       python benchmarks/bench_conv.py --mnist-minutes 20 --run-dir runs/conv
+
+On a shared machine, run with OPENBLAS_NUM_THREADS=1: when the cores are
+busy, OpenBLAS's threads wait on each other and a small matrix product can
+take 50 times longer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from numpy_vae.conv import Conv2D, ConvTranspose2D
+from numpy_vae.conv_vae import ConvVAE
+from numpy_vae.im2col import col2im, col2im_numba, im2col
+from numpy_vae.optim import Adam
+
+STEPS_PER_EPOCH = 469  # ceil(60000 / 128)
+COL2IM = {"numpy": col2im, "numba": col2im_numba}
+
+
+def _conv_layers(model):
+    return [layer for part in (model.encoder, model.decoder) for layer in part.layers
+            if isinstance(layer, (Conv2D, ConvTranspose2D))]
+
+
+def time_training(col2im_name, steps, chunks, batch, channels, seed=0):
+    """Median seconds per step over ``chunks`` runs of ``steps`` steps."""
+    model = ConvVAE(channels=channels, dtype="float32", seed=seed)
+    for layer in _conv_layers(model):
+        # normally chosen from the backend (im2col.col2im_for); forced here
+        layer._col2im = COL2IM[col2im_name]
+    opt = Adam(model.params, lr=1e-3, backend=model.backend)
+    x = np.random.default_rng(seed).random((batch, model.input_dim), dtype=np.float32)
+
+    def step():
+        _, grads, _ = model.loss_and_grads(x)
+        opt.step(grads)
+
+    for _ in range(3):  # warm-up: allocator, Numba compilation
+        step()
+    times = []
+    for _ in range(chunks):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append((time.perf_counter() - start) / steps)
+    return times
+
+
+def time_col2im(batch, channels, repeats=21):
+    """Median milliseconds of each col2im on the three calls of one step."""
+    c1, c2 = channels
+    # (image col2im builds, which layer call): kernel 4, stride 2, padding 1
+    cases = [((batch, c1, 14, 14), "conv 2 backward dx, conv_t 1 forward"),
+             ((batch, 1, 28, 28), "conv_t 2 forward")]
+    rng = np.random.default_rng(0)
+    rows = []
+    for shape, where in cases:
+        cols = im2col(rng.random(shape, dtype=np.float32), 4, 4, 2, 1)
+        row = {"shape": shape, "where": where}
+        for name, fn in COL2IM.items():
+            fn(cols, shape, 4, 4, 2, 1)
+            ts = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn(cols, shape, 4, 4, 2, 1)
+                ts.append(time.perf_counter() - start)
+            row[name] = 1e3 * statistics.median(ts)
+        rows.append(row)
+    return rows
+
+
+def bench_speed(args):
+    channels = tuple(args.channels)
+    print(f"ConvVAE channels={channels}, batch {args.batch}, float32, NumPy {np.__version__}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"seconds per epoch = median over {args.chunks} chunks of {args.steps} steps "
+          f"(seconds per step) x {STEPS_PER_EPOCH} steps, extrapolated; evaluation not included\n")
+    print(f"{'col2im':8s} {'ms/step':>9s} {'s/epoch':>9s}   chunks (ms/step)")
+    for name in args.col2im:
+        times = time_training(name, args.steps, args.chunks, args.batch, channels)
+        med = statistics.median(times)
+        chunk_list = ", ".join(f"{1e3 * t:.1f}" for t in times)
+        print(f"{name:8s} {1e3 * med:9.1f} {med * STEPS_PER_EPOCH:9.1f}   {chunk_list}")
+    print("\ncol2im alone (median ms):")
+    for row in time_col2im(args.batch, channels):
+        print(f"  {str(row['shape']):18s} numpy {row['numpy']:6.2f}  numba {row['numba']:6.2f}"
+              f"   ({row['where']})")
+
+
+def train_mnist(args):
+    from numpy_vae.models import VAE
+    from numpy_vae.train import Trainer, TrainOptions, load_dataset
+
+    data = load_dataset(quiet=True)
+    if args.model == "conv":
+        model = ConvVAE(channels=tuple(args.channels), seed=args.seed)
+    else:
+        model = VAE(seed=args.seed)
+    print(f"{model!r}: {model.num_params} parameters; budget {args.mnist_minutes} min", flush=True)
+    trainer = Trainer(model, TrainOptions(epochs=1, seed=args.seed), run_dir=args.run_dir, quiet=True)
+    budget = 60 * args.mnist_minutes
+    start = time.perf_counter()
+    print(f"{'epoch':>5s} {'train -ELBO':>12s} {'test -ELBO':>11s} {'test recon':>11s} "
+          f"{'test KL':>8s} {'epoch s':>8s} {'eval s':>7s}", flush=True)
+    while True:
+        trainer.options.epochs = trainer.epoch + 1
+        r = trainer.fit(data)[-1]
+        print(f"{r['epoch']:5d} {r['train_nelbo']:12.2f} {r['test_nelbo']:11.2f} "
+              f"{r['test_recon']:11.2f} {r['test_kl']:8.2f} {r['epoch_time_s']:8.1f} "
+              f"{r['eval_time_s']:7.1f}", flush=True)
+        elapsed = time.perf_counter() - start
+        last = r["epoch_time_s"] + r["eval_time_s"]
+        if elapsed + last > budget or r["epoch"] >= args.max_epochs:
+            break
+    print(f"stopped after {trainer.epoch} epochs, {elapsed / 60:.1f} min", flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=50, help="training steps per timed chunk")
+    p.add_argument("--chunks", type=int, default=3, help="timed chunks (the median is reported)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--channels", type=int, nargs=2, default=(32, 64))
+    p.add_argument("--col2im", nargs="+", default=list(COL2IM), choices=list(COL2IM))
+    p.add_argument("--mnist-minutes", type=float, default=None,
+                   help="train on MNIST for about this many minutes instead of timing")
+    p.add_argument("--max-epochs", type=int, default=100)
+    p.add_argument("--model", choices=("conv", "mlp"), default="conv")
+    p.add_argument("--run-dir", default=None, help="where the Trainer writes checkpoints (none if unset)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.mnist_minutes is not None:
+        train_mnist(args)
+    else:
+        bench_speed(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

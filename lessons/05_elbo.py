@@ -1,0 +1,278 @@
+# %% [markdown]
+# # Lesson 05 -- The ELBO: what the VAE maximises
+#
+# A generative model p(x) = integral p(x | z) p(z) dz should give the data a
+# high probability.  log p(x) itself is an integral over every z, which we
+# cannot compute for a neural decoder.  The encoder's q(z | x) gives a lower
+# bound we *can* compute.  Multiply and divide by q inside the integral:
+#
+#     log p(x) = log E_{z ~ q}[ p(x | z) p(z) / q(z | x) ]
+#             >= E_{z ~ q}[ log p(x | z) + log p(z) - log q(z | x) ]     (Jensen: log E >= E log)
+#              = E_{z ~ q}[ log p(x | z) ]  -  KL(q(z | x) || p(z))
+#              = ELBO(x)                     the Evidence Lower BOund
+#
+# Two terms: the reconstruction term (how well samples from the cloud
+# redraw x; lessons 01-02) minus the KL to the prior (lesson 04).  The gap is
+# itself a KL divergence, between q and the true posterior p(z | x):
+#
+#     log p(x) - ELBO(x) = KL(q(z | x) || p(z | x))   >= 0
+#
+# so the bound is tight exactly when the encoder gets the posterior right.
+#
+# In the package, `VAE.loss_and_grads` returns -ELBO averaged over a batch,
+# with the expectation estimated by one sample z per example
+# (numpy_vae/models.py); `VAE.terms(x, eps)` returns the two terms per
+# example, -log p(x | z) and KL, for the noise eps you pass.
+
+# %%
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+sys.path.insert(0, str(HERE if (HERE / "_common.py").exists() else HERE / "lessons"))
+
+import matplotlib.pyplot as plt
+import numpy as np
+from _common import binarize_batch, done, load_digits, savefig, setup, show
+
+from numpy_vae import VAE, Adam
+
+settings = setup("Lesson 05: the ELBO")
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. A model where log p(x) is known exactly
+#
+# To *see* that the ELBO is a lower bound we need log p(x) exactly.  A VAE
+# with no hidden layers, one latent number and a Gaussian decoder of variance
+# 1 is a linear-Gaussian model:
+#
+#     z ~ N(0, 1),   x | z ~ N(w z + b, I)      (x has D numbers; w, b are D-vectors)
+#
+# Its marginal is Gaussian too, x ~ N(b, I + w w^T), so log p(x) has a
+# formula; and so does the true posterior:
+#
+#     p(z | x) = N(m, v),   v = 1 / (1 + |w|^2),   m = v * w . (x - b)
+#
+# The package builds this model as `VAE(input_dim=D, hidden_dims=(),
+# latent_dim=1, likelihood="gaussian")`.  We set its weights by hand: a
+# decoder, and an encoder that outputs the exact posterior.
+
+# %%
+D = 5
+model = VAE(input_dim=D, hidden_dims=(), latent_dim=1, likelihood="gaussian", dtype="float64", seed=0)
+w, b = rng.normal(0, 1, D), rng.normal(0, 0.5, D)
+model.params["decoder.0.W"][...] = w[None, :]
+model.params["decoder.0.b"][...] = b
+v_post = 1 / (1 + w @ w)
+
+
+def set_encoder(shift=0.0, logvar_shift=0.0):
+    """mu(x) = v w.(x - b) + shift,  logvar(x) = log v + logvar_shift (no dependence on x)."""
+    model.params["mu.W"][...] = (v_post * w)[:, None]
+    model.params["mu.b"][...] = -v_post * (w @ b) + shift
+    model.params["logvar.W"][...] = 0.0
+    model.params["logvar.b"][...] = np.log(v_post) + logvar_shift
+
+
+x = w * rng.standard_normal() + b + rng.standard_normal(D)  # one draw from the model
+cov = np.eye(D) + np.outer(w, w)
+log_px = -0.5 * (D * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + (x - b) @ np.linalg.solve(cov, x - b))
+print(f"exact log p(x) = {log_px:.6f} nats")
+
+
+def elbo_estimate(L):
+    """The L-sample estimate: -(mean of -log p(x|z_l) over L draws) - KL."""
+    eps = rng.standard_normal((L, 1))
+    recon, kl = model.terms(np.repeat(x[None, :], L, axis=0), eps)
+    return -recon.mean() - kl[0]
+
+
+set_encoder()
+n_big = settings.pick(100_000, 2_000_000)
+one_sample = [elbo_estimate(1) for _ in range(5)]
+print("encoder = exact posterior: five one-sample ELBO estimates:", np.round(one_sample, 3))
+print(f"  their average over {n_big} samples: {elbo_estimate(n_big):.4f}  (log p(x) = {log_px:.4f})")
+
+# %% [markdown]
+# Each one-sample estimate is noisy, because log p(x | z) changes with the z
+# drawn, but their average is log p(x): with q equal to the true posterior
+# the bound is tight.  (The noise is not in the bound but in our way of
+# estimating it; lesson 11 meets an estimator that is exactly log p(x) for
+# every z when q is the posterior.)
+
+# %% [markdown]
+# Now a worse encoder: its mean shifted by 0.8, its variance e times too big.
+# The ELBO drops below log p(x) by exactly KL(q || p(z | x)), which for two
+# 1-D Gaussians N(m_q, v_q) and N(m, v) is
+#
+#     1/2 [ log(v / v_q) + (v_q + (m_q - m)^2) / v - 1 ]
+
+# %%
+shift, logvar_shift = 0.8, 1.0
+set_encoder(shift, logvar_shift)
+v_q = v_post * np.exp(logvar_shift)
+gap_formula = 0.5 * (np.log(v_post / v_q) + (v_q + shift ** 2) / v_post - 1)
+elbo_mc = elbo_estimate(n_big)
+print(f"worse encoder: ELBO (average of {n_big} samples) = {elbo_mc:.4f}")
+print(f"  gap log p(x) - ELBO = {log_px - elbo_mc:.4f};  KL(q || posterior) from the formula = {gap_formula:.4f}")
+elbo_exact = log_px - gap_formula
+
+# %% [markdown]
+# ## 2. Estimating the ELBO with L samples
+#
+# For a neural decoder E_q[log p(x | z)] has no formula, so we average
+# over L samples z_l = mu + sigma * eps_l:
+#
+#     ELBO_L(x) = (1/L) sum_l log p(x | z_l)  -  KL(q || p)
+#
+# Each ELBO_L is a random number whose average is the ELBO for any L; more
+# samples only shrink its spread, like 1 / sqrt(L).  They never bring it
+# closer to log p(x): that takes a better encoder, or a different bound
+# (the importance-weighted bound of lesson 11).  Training uses L = 1: the
+# noise averages out over many steps.
+
+# %%
+Ls = [1, 3, 10, 30, 100, 1000]
+repeats = settings.pick(200, 1000)
+estimates = [np.array([elbo_estimate(L) for _ in range(repeats)]) for L in Ls]
+for L, est in zip(Ls, estimates):
+    print(f"L = {L:4d}: mean of {repeats} estimates {est.mean():8.4f}, spread (std) {est.std():.4f}")
+
+fig, ax = plt.subplots(figsize=(7.5, 4.5))
+ax.boxplot(estimates, showfliers=False)
+ax.set_xticks(range(1, len(Ls) + 1), [str(L) for L in Ls])
+for k, est in enumerate(estimates, start=1):
+    ax.plot(k + rng.uniform(-0.25, 0.25, 60), est[:60], ".", color="gray", ms=3, alpha=0.6)
+ax.axhline(log_px, color="C2", label=f"log p(x) = {log_px:.3f} (exact)")
+ax.axhline(elbo_exact, color="C3", ls="--", label=f"ELBO = {elbo_exact:.3f} (exact)")
+ax.set_xlabel("L, samples per estimate")
+ax.set_ylabel("estimate of the ELBO (nats)")
+ax.set_title("more samples shrink the noise, not the gap to log p(x)", fontsize=10)
+ax.legend(fontsize=8, loc="lower right")
+savefig(fig, "05_elbo_estimates.png")
+
+# %% [markdown]
+# ## 3. Which likelihood: Bernoulli (BCE) or Gaussian (MSE)?
+#
+# The reconstruction term -log p(x | z) depends on what distribution the
+# decoder's output describes (numpy_vae/likelihoods.py):
+#
+#     Bernoulli, p = sigmoid(logits):  -log p(x|z) = sum_d -[x_d log p_d + (1 - x_d) log(1 - p_d)]   (BCE)
+#     Gaussian, mean m, variance s2:   -log p(x|z) = sum_d (x_d - m_d)^2 / (2 s2) + D/2 log(2 pi s2)
+#
+# The Bernoulli is a distribution over 0/1 pixels, so we feed it binarized
+# digits: each pixel is 1 with probability equal to its grey level, drawn
+# afresh every time (`binarize(x, "dynamic", rng)` in numpy_vae/data.py).
+# The Gaussian with variance 1 is "MSE / 2 summed over pixels" plus a
+# constant.
+#
+# Both are summed over the D = 784 pixels, and that matters as much as which
+# one we pick: the KL term is summed over the latent coordinates, and the
+# two terms trade against each other.  How many nats is a *good*
+# reconstruction worth, compared with a poor one?  Below, for 1000 test
+# digits: the average over all digits as a (poor) reconstruction, and the
+# average of the digit's own class as a (better) one.
+
+# %%
+data = load_digits(settings)
+x_test, y_test = data.x_test, data.y_test
+x_bin = data.x_test_bin
+overall = np.clip(data.x_train.mean(axis=0), 1e-3, 1 - 1e-3)
+per_class = np.clip(np.stack([data.x_train[data.y_train == d].mean(axis=0) for d in range(10)]), 1e-3, 1 - 1e-3)
+
+
+def bce(x, p):
+    return -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(axis=1).mean()
+
+
+def half_sq(x, m):
+    return 0.5 * ((x - m) ** 2).sum(axis=1).mean()
+
+
+rows = [("BCE summed over pixels (Bernoulli NLL)", bce),
+        ("squared error / 2 summed (Gaussian NLL, s2 = 1, minus const)", half_sq),
+        ("BCE averaged over pixels", lambda x, p: bce(x, p) / x.shape[1])]
+print(f"\n{'reconstruction term':62s} {'overall mean':>12s} {'class mean':>11s} {'difference':>11s}")
+for name, fn in rows:
+    poor, good = fn(x_bin, overall), fn(x_bin, per_class[y_test])
+    print(f"{name:62s} {poor:12.3f} {good:11.3f} {poor - good:11.3f}")
+
+# %% [markdown]
+# Under the summed BCE, knowing the digit's class is worth tens of nats,
+# while encoding it in z costs a few nats of KL (the trained models below
+# spend 10-25 nats of KL in all).  Under the Gaussian with variance 1 the same
+# knowledge is worth a few nats, and with BCE averaged over pixels a few
+# hundredths of a nat.  The KL price of information in z does not change, so
+# with the two weaker reconstruction terms the cheapest ELBO puts *less* into
+# z: a smaller KL and blurrier reconstructions -- in the extreme, nothing at
+# all, and every digit is reconstructed as the same average blob.
+#
+# (Averaging the reconstruction over pixels while summing the KL is the same
+# as multiplying the KL by 784 -- lesson 10's beta = 784 -- up to an overall
+# scale, which Adam's per-weight step sizes almost completely ignore.)
+#
+# Three short trainings show the effect: the same 784-400-20 VAE with the
+# Bernoulli likelihood summed over pixels (the package default), averaged
+# over pixels (trained as beta = 784), and with the Gaussian likelihood of
+# variance 1.  The loop is the one of lesson 01; lesson 06 takes it apart.
+
+
+# %%
+def fit(likelihood, beta, epochs, binarize, seed=0):
+    model = VAE(latent_dim=20, likelihood=likelihood, seed=seed)
+    opt = Adam(model.params, lr=1e-3, backend=model.backend)
+    fit_rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        order = fit_rng.permutation(len(data.x_train))
+        for start in range(0, len(order), 100):
+            xb = data.x_train[order[start:start + 100]]
+            loss, grads, info = model.loss_and_grads(binarize_batch(xb, fit_rng) if binarize else xb, beta=beta)
+            opt.step(grads)
+    return model
+
+
+epochs = settings.pick(3, 8)
+variants = {
+    "Bernoulli, summed": fit("bernoulli", 1.0, epochs, binarize=True),
+    "Bernoulli, averaged (beta 784)": fit("bernoulli", 784.0, epochs, binarize=True),
+    "Gaussian, variance 1": fit("gaussian", 1.0, epochs, binarize=False),
+}
+print(f"\n{'variant':32s} {'MSE per pixel':>14s} {'KL (nats)':>10s} {'latent coords used':>19s}")
+for name, model in variants.items():
+    mu, logvar = model.encode(x_test)
+    kl_per_coord = (0.5 * (mu ** 2 + np.exp(logvar) - 1 - logvar)).mean(axis=0)
+    mse = ((np.clip(model.reconstruct(x_test), 0, 1) - x_test) ** 2).mean()
+    print(f"{name:32s} {mse:14.4f} {kl_per_coord.sum():10.2f} {int((kl_per_coord > 0.01).sum()):>12d} of 20")
+print("(a coordinate counts as used when its KL, averaged over the test digits, exceeds 0.01 nats: lesson 10)")
+
+# %% [markdown]
+# The figure: test digits, then each model's reconstructions and eight
+# samples from its prior.  The summed Bernoulli keeps the most detail; the
+# other two draw the blurry "average digit" shapes that come from a latent
+# code that carries little information.
+
+# %%
+fig, axes = plt.subplots(len(variants) + 1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [10, 8]})
+show(axes[0, 0], x_test[:10], 10, "test digits")
+axes[0, 1].axis("off")
+for row, (name, model) in enumerate(variants.items(), start=1):
+    show(axes[row, 0], np.clip(model.reconstruct(x_test[:10]), 0, 1), 10, f"{name}: reconstructions")
+    show(axes[row, 1], np.clip(model.sample(8), 0, 1), 8, f"{name}: samples")
+savefig(fig, "05_likelihood_balance.png")
+
+# %% [markdown]
+# ## What we learned
+#
+# * ELBO = E_q[log p(x|z)] - KL(q || p) <= log p(x), with equality when q is
+#   the true posterior; the gap is KL(q || p(z|x)).  Checked exactly on a
+#   linear-Gaussian VAE.
+# * Averaging over L samples estimates the ELBO with less noise; it does not
+#   approach log p(x).
+# * The reconstruction term must be a real log-likelihood summed over pixels
+#   for the ELBO's balance with the KL to mean anything.  Averaging over
+#   pixels, or a Gaussian of variance 1 on [0, 1] pixels, quietly turns the
+#   KL up and the information in z down.
+
+# %%
+done()

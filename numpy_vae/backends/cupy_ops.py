@@ -1,0 +1,234 @@
+"""CuPy twins of the reference kernels in ``numpy_vae/ops.py``, for NVIDIA GPUs.
+
+Every public function here has the name and the signature of its reference
+in ops.py; the arrays are ``cupy.ndarray`` on the GPU.  The math is explained
+once, in ops.py; each kernel below names the reference it mirrors.
+
+Why kernels at all: CuPy runs ``0.5 * (1 + cupy.tanh(0.5 * x))`` as four
+separate GPU kernels, each reading and writing the whole array.  An
+``ElementwiseKernel`` does it in one pass, and a ``ReductionKernel`` fuses the
+per-element work of a sum into the sum.  At batch 128 every kernel is tiny,
+so the saving is mostly in launches (a few microseconds each).
+
+- ``T`` is a type placeholder: CuPy compiles each kernel once per dtype
+  (float32 or float64), on first use, and caches the binary on disk
+  (~/.cupy/kernel_cache).  Constants are written ``(T)0.5`` so float32
+  kernels stay float32; scalar arguments are cast to ``T`` by CuPy.
+- The CUDA compiler fuses a * b + c into one rounding (FMA), and CUDA's
+  exp/log/tanh differ from NumPy's by an ulp or two, so results match the
+  reference to rounding, not bit for bit (tests/test_backends_cupy.py).
+- Matrix products are not here: ``x @ W`` on CuPy arrays is cuBLAS.
+
+This module imports cupy at the top: only ``make_cupy_backend``
+(numpy_vae/backends/__init__.py) imports it, after checking cupy and a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cupy
+import numpy as np
+
+from numpy_vae import ops as _ref
+from numpy_vae.backend import Backend
+
+_PREFIX = "numpy_vae_"
+
+
+def _kernel(in_params, out_params, operation, name):
+    return cupy.ElementwiseKernel(in_params, out_params, operation, _PREFIX + name)
+
+
+# --- activations -----------------------------------------------------------
+
+# relu: (x < 0) ? 0 : x rather than fmax(x, 0), which would turn NaN into 0;
+# np.maximum(x, 0) keeps NaN, and so does this.
+_relu = _kernel("T x", "T y", "y = (x < (T)0) ? (T)0 : x", "relu")
+_relu_backward = _kernel("T dy, T x", "T dx", "dx = dy * ((x > (T)0) ? (T)1 : (T)0)", "relu_backward")
+_leaky_relu = _kernel("T x, T slope", "T y", "y = (x > (T)0) ? x : x * slope", "leaky_relu")
+_leaky_relu_backward = _kernel("T dy, T x, T slope", "T dx",
+                               "dx = (x > (T)0) ? dy : dy * slope", "leaky_relu_backward")
+_tanh = _kernel("T x", "T y", "y = tanh(x)", "tanh")
+_tanh_backward = _kernel("T dy, T y", "T dx", "dx = dy * ((T)1 - y * y)", "tanh_backward")
+_sigmoid = _kernel("T x", "T y", "y = (T)0.5 * ((T)1 + tanh((T)0.5 * x))", "sigmoid")
+_sigmoid_backward = _kernel("T dy, T y", "T dx", "dx = dy * y * ((T)1 - y)", "sigmoid_backward")
+_softplus = _kernel("T x", "T y", "y = fmax(x, (T)0) + log1p(exp(-fabs(x)))", "softplus")
+_softplus_backward = _kernel("T dy, T x", "T dx",
+                             "dx = dy * ((T)0.5 * ((T)1 + tanh((T)0.5 * x)))", "softplus_backward")
+
+
+def relu(x):
+    """Twin of ops.relu."""
+    return _relu(x)
+
+
+def relu_backward(dy, x):
+    """Twin of ops.relu_backward."""
+    return _relu_backward(dy, x)
+
+
+def leaky_relu(x, slope):
+    """Twin of ops.leaky_relu."""
+    return _leaky_relu(x, slope)
+
+
+def leaky_relu_backward(dy, x, slope):
+    """Twin of ops.leaky_relu_backward."""
+    return _leaky_relu_backward(dy, x, slope)
+
+
+def tanh(x):
+    """Twin of ops.tanh."""
+    return _tanh(x)
+
+
+def tanh_backward(dy, y):
+    """Twin of ops.tanh_backward."""
+    return _tanh_backward(dy, y)
+
+
+def sigmoid(x):
+    """Twin of ops.sigmoid (the tanh form, one pass)."""
+    return _sigmoid(x)
+
+
+def sigmoid_backward(dy, y):
+    """Twin of ops.sigmoid_backward."""
+    return _sigmoid_backward(dy, y)
+
+
+def softplus(x):
+    """Twin of ops.softplus."""
+    return _softplus(x)
+
+
+def softplus_backward(dy, x):
+    """Twin of ops.softplus_backward: dy * sigmoid(x) in one pass."""
+    return _softplus_backward(dy, x)
+
+
+# --- bias ------------------------------------------------------------------
+
+# y is an output argument, so the kernel updates it in place; b (out,)
+# broadcasts over the batch rows of y (batch, out).
+_add_bias = _kernel("T b", "T y", "y += b", "add_bias")
+_sum_over_batch = cupy.ReductionKernel("T dy", "T db", "dy", "a + b", "db = a", "0",
+                                       _PREFIX + "bias_grad")
+
+
+def add_bias(y, b):
+    """Twin of ops.add_bias (in place on y)."""
+    _add_bias(b, y)
+    return y
+
+
+def bias_grad(dy):
+    """Twin of ops.bias_grad: (batch, out) -> (out,)."""
+    return _sum_over_batch(dy, axis=0)
+
+
+# --- Bernoulli likelihood on logits ---------------------------------------
+
+# The NLL of one pixel, softplus(l) - x l, in the form of ops.bernoulli_nll.
+_BERNOULLI_TERM = """
+template <typename T>
+__device__ T bernoulli_nll_term(T l, T x) {
+    return fmax(l, (T)0) - x * l + log((T)1 + exp(-fabs(l)));
+}
+"""
+_bernoulli_nll_rows = cupy.ReductionKernel(
+    "T l, T x", "T nll", "bernoulli_nll_term(l, x)", "a + b", "nll = a", "0",
+    _PREFIX + "bernoulli_nll", preamble=_BERNOULLI_TERM)
+_bernoulli_grad = _kernel(
+    "T l, T x", "T grad",
+    "T e = exp(-fabs(l)); grad = ((l >= (T)0) ? (T)1 : e) / ((T)1 + e) - x",
+    "bernoulli_grad")
+
+
+def bernoulli_nll(logits, x):
+    """Twin of ops.bernoulli_nll: one fused reduction over the pixels."""
+    return _bernoulli_nll_rows(logits, x, axis=1)
+
+
+def bernoulli_nll_and_grad(logits, x):
+    """Twin of ops.bernoulli_nll_and_grad: a reduction for the NLL and an
+    elementwise kernel for the gradient, each one pass (two launches)."""
+    return _bernoulli_nll_rows(logits, x, axis=1), _bernoulli_grad(logits, x)
+
+
+# --- optimizer updates (in place) -----------------------------------------
+
+# param, m and v are output arguments: read and written in place.
+_adam = _kernel(
+    "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T eps_hat",
+    "T param, T m, T v",
+    """
+    m = beta1 * m + one_minus_beta1 * grad;
+    v = beta2 * v + one_minus_beta2 * (grad * grad);
+    param -= step_size * (m / (sqrt(v) + eps_hat));
+    """,
+    "adam_update")
+_sgd_momentum = _kernel(
+    "T grad, T lr, T momentum", "T param, T velocity",
+    "velocity = momentum * velocity + grad; param -= lr * velocity",
+    "sgd_momentum_update")
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
+    """Twin of ops.adam_update: the whole update in one kernel per parameter."""
+    root_bc2 = math.sqrt(1 - beta2 ** step)
+    step_size = lr * root_bc2 / (1 - beta1 ** step)
+    _adam(grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, eps * root_bc2, param, m, v)
+
+
+def sgd_momentum_update(param, grad, velocity, lr, momentum):
+    """Twin of ops.sgd_momentum_update."""
+    _sgd_momentum(grad, lr, momentum, param, velocity)
+
+
+__all__ = list(_ref.__all__)
+
+
+# --- the backend -----------------------------------------------------------
+
+@dataclass
+class CupyBackend(Backend):
+    """The GPU backend: CuPy arrays, a CuPy generator, the kernels above.
+
+    Checkpoints and the random generator: CuPy's generators keep their state
+    on the GPU and cannot export it (the CuPy docs: "Random states cannot be
+    serialized").  So this backend makes its random stream restartable
+    instead.  Its generator is always seeded from (entropy, restarts):
+    ``get_rng_state()`` increments ``restarts``, reseeds, and returns both
+    numbers; ``set_rng_state()`` reseeds from them.  A run that saved a
+    checkpoint and a run resumed from it then draw the same numbers from
+    that point on.  The price: saving the state changes the stream (the
+    numbers after a save differ from those of a run that never saved).
+    """
+
+    entropy: int = 0
+    restarts: int = 0
+
+    def _reseed(self) -> None:
+        seed = np.random.SeedSequence(self.entropy, spawn_key=(self.restarts,))
+        self.rng = cupy.random.default_rng(seed)
+
+    def get_rng_state(self) -> dict:
+        self.restarts += 1
+        self._reseed()
+        return {"bit_generator": "cupy XORWOW, reseeded from (entropy, restarts)",
+                "entropy": self.entropy, "restarts": self.restarts}
+
+    def set_rng_state(self, state: dict) -> None:
+        self.entropy, self.restarts = int(state["entropy"]), int(state["restarts"])
+        self._reseed()
+
+
+def make_backend(dtype: str, seed: int | None, ops) -> CupyBackend:
+    """A CupyBackend for ``dtype`` with kernels ``ops`` (this module); seed None draws fresh entropy."""
+    bk = CupyBackend("cupy", cupy, np.dtype(dtype), None, ops, seed,
+                     entropy=np.random.SeedSequence(seed).entropy, restarts=0)
+    bk._reseed()
+    return bk

@@ -1,0 +1,360 @@
+"""Numba twins of the reference kernels in ``numpy_vae/ops.py``.
+
+Every public function here has the name and the signature of its reference
+in ops.py and returns the same numbers up to rounding (the parity tests in
+tests/test_backends_numba.py hold each twin to its reference).  The math is
+explained once, in ops.py; each twin below names the reference it mirrors and
+says what it fuses.
+
+How the twins are built
+-----------------------
+- The loop runs in a ``numba.njit`` kernel (``_relu_kernel`` ...) over
+  C-contiguous arrays, flattened to 1-D where the shape does not matter; the
+  public function allocates the output and calls it.  An input the kernels
+  were not written for (a strided view, an integer or mixed-dtype array)
+  goes to the reference instead: slower, never wrong.
+- Constants enter the kernels already cast to the array's dtype.  In Numba a
+  Python float is a float64, and ``x * 0.5`` with a float32 ``x`` would be
+  computed, and stored, in float64.
+- ``cache=True`` writes the compiled machine code next to this file (or
+  under $NUMBA_CACHE_DIR), so only the first process ever compiles; a kernel
+  is compiled on its first call, once per dtype.
+- No ``parallel=True``: on our 2-core machines the second core is already
+  busy with OpenBLAS threads (which spin for a while after each matrix
+  product) or with other work, and the threaded kernels measured slower
+  (benchmarks/NOTES.md).
+- exp, log and tanh: pip's Numba has no vector math library (SVML), so in a
+  loop it calls the C library's scalar ``expf`` once per element, while
+  NumPy's own ufuncs evaluate 8 or 16 elements per instruction.  Where a
+  kernel needs a transcendental function, NumPy evaluates it over the whole
+  array and the twin fuses the arithmetic around it.
+- Matrix products are not here: they stay with BLAS (``x @ W``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from numpy_vae import ops as _ref
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# error_model="numpy": x / 0 gives inf or nan, as in NumPy.  Numba's default
+# (Python's rule: raise ZeroDivisionError) tests every divisor, and that
+# test stops the compiler from vectorising the loop: Adam ran 3x slower.
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+def _kernel_ready(*arrays) -> bool:
+    """True if all arrays are C-contiguous NumPy arrays of one float dtype."""
+    dtype = arrays[0].dtype
+    return dtype in _KERNEL_DTYPES and all(
+        type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+
+
+# --- activations -----------------------------------------------------------
+
+@_jit
+def _relu_kernel(x, y):
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        y[i] = max(x[i], zero)
+
+
+def relu(x):
+    """Twin of ops.relu."""
+    if not _kernel_ready(x):
+        return _ref.relu(x)
+    y = np.empty_like(x)
+    _relu_kernel(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+@_jit
+def _relu_backward_kernel(dy, x, dx):
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    for i in range(x.size):
+        dx[i] = dy[i] * (one if x[i] > zero else zero)
+
+
+def relu_backward(dy, x):
+    """Twin of ops.relu_backward."""
+    if not _kernel_ready(dy, x):
+        return _ref.relu_backward(dy, x)
+    dx = np.empty_like(dy)
+    _relu_backward_kernel(dy.reshape(-1), x.reshape(-1), dx.reshape(-1))
+    return dx
+
+
+@_jit
+def _leaky_relu_kernel(x, slope, y):
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        y[i] = x[i] if x[i] > zero else x[i] * slope
+
+
+def leaky_relu(x, slope):
+    """Twin of ops.leaky_relu."""
+    if not _kernel_ready(x):
+        return _ref.leaky_relu(x, slope)
+    y = np.empty_like(x)
+    _leaky_relu_kernel(x.reshape(-1), x.dtype.type(slope), y.reshape(-1))
+    return y
+
+
+@_jit
+def _leaky_relu_backward_kernel(dy, x, slope, dx):
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        dx[i] = dy[i] if x[i] > zero else dy[i] * slope
+
+
+def leaky_relu_backward(dy, x, slope):
+    """Twin of ops.leaky_relu_backward."""
+    if not _kernel_ready(dy, x):
+        return _ref.leaky_relu_backward(dy, x, slope)
+    dx = np.empty_like(dy)
+    _leaky_relu_backward_kernel(dy.reshape(-1), x.reshape(-1), x.dtype.type(slope), dx.reshape(-1))
+    return dx
+
+
+def tanh(x):
+    """Twin of ops.tanh: NumPy's vectorised tanh is the kernel (nothing to fuse)."""
+    return _ref.tanh(x)
+
+
+@_jit
+def _tanh_backward_kernel(dy, y, dx):
+    one = y.dtype.type(1)
+    for i in range(y.size):
+        dx[i] = dy[i] * (one - y[i] * y[i])
+
+
+def tanh_backward(dy, y):
+    """Twin of ops.tanh_backward."""
+    if not _kernel_ready(dy, y):
+        return _ref.tanh_backward(dy, y)
+    dx = np.empty_like(dy)
+    _tanh_backward_kernel(dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx
+
+
+@_jit
+def _half_x_kernel(x, out):
+    half = x.dtype.type(0.5)
+    for i in range(x.size):
+        out[i] = half * x[i]
+
+
+@_jit
+def _half_one_plus_kernel(t):
+    half, one = t.dtype.type(0.5), t.dtype.type(1)
+    for i in range(t.size):
+        t[i] = half * (one + t[i])
+
+
+def sigmoid(x):
+    """Twin of ops.sigmoid: 0.5 * (1 + tanh(0.5 * x)), tanh by NumPy, in one buffer."""
+    if not _kernel_ready(x):
+        return _ref.sigmoid(x)
+    y = np.empty_like(x)
+    flat = y.reshape(-1)
+    _half_x_kernel(x.reshape(-1), flat)
+    np.tanh(y, out=y)
+    _half_one_plus_kernel(flat)
+    return y
+
+
+@_jit
+def _sigmoid_backward_kernel(dy, y, dx):
+    one = y.dtype.type(1)
+    for i in range(y.size):
+        dx[i] = dy[i] * y[i] * (one - y[i])
+
+
+def sigmoid_backward(dy, y):
+    """Twin of ops.sigmoid_backward."""
+    if not _kernel_ready(dy, y):
+        return _ref.sigmoid_backward(dy, y)
+    dx = np.empty_like(dy)
+    _sigmoid_backward_kernel(dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx
+
+
+@_jit
+def _minus_abs_kernel(x, out):
+    for i in range(x.size):
+        out[i] = -abs(x[i])
+
+
+@_jit
+def _softplus_finish_kernel(x, log1p_e, y):
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        y[i] = max(x[i], zero) + log1p_e[i]
+
+
+def softplus(x):
+    """Twin of ops.softplus: max(x, 0) + log1p(exp(-|x|)), exp and log1p by NumPy."""
+    if not _kernel_ready(x):
+        return _ref.softplus(x)
+    t = np.empty_like(x)
+    _minus_abs_kernel(x.reshape(-1), t.reshape(-1))
+    np.exp(t, out=t)
+    np.log1p(t, out=t)
+    y = np.empty_like(x)
+    _softplus_finish_kernel(x.reshape(-1), t.reshape(-1), y.reshape(-1))
+    return y
+
+
+def softplus_backward(dy, x):
+    """Twin of ops.softplus_backward: dy * sigmoid(x), with the sigmoid twin."""
+    if not _kernel_ready(dy, x):
+        return _ref.softplus_backward(dy, x)
+    s = sigmoid(x)
+    s *= dy
+    return s
+
+
+# --- bias ------------------------------------------------------------------
+
+@_jit
+def _add_bias_kernel(y, b):
+    for i in range(y.shape[0]):
+        for j in range(y.shape[1]):
+            y[i, j] += b[j]
+
+
+def add_bias(y, b):
+    """Twin of ops.add_bias (in place on y: (batch, out), b: (out,))."""
+    if not (_kernel_ready(y, b) and y.ndim == 2 and b.shape == y.shape[1:]):
+        return _ref.add_bias(y, b)
+    _add_bias_kernel(y, b)
+    return y
+
+
+@_jit
+def _bias_grad_kernel(dy, db):
+    # Row by row, as NumPy sums a C-contiguous array over axis 0; the inner
+    # loop runs along a row, so it vectorises without reordering any sum.
+    db[:] = 0
+    for i in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            db[j] += dy[i, j]
+
+
+def bias_grad(dy):
+    """Twin of ops.bias_grad: (batch, out) -> (out,)."""
+    if not (_kernel_ready(dy) and dy.ndim == 2):
+        return _ref.bias_grad(dy)
+    db = np.empty(dy.shape[1], dtype=dy.dtype)
+    _bias_grad_kernel(dy, db)
+    return db
+
+
+# --- Bernoulli likelihood on logits ---------------------------------------
+
+@_jit
+def _bernoulli_kernel(logits, x, e, log_one_plus_e, grad):
+    # e = exp(-|l|) and log(1 + e) arrive computed by NumPy; this one pass
+    # does the rest of ops.bernoulli_nll_and_grad for every pixel, and
+    # overwrites log(1 + e) with the pixel's NLL, which NumPy then sums.
+    zero, one = logits.dtype.type(0), logits.dtype.type(1)
+    for i in range(logits.size):
+        l, xi, ei = logits[i], x[i], e[i]
+        log_one_plus_e[i] = max(l, zero) - xi * l + log_one_plus_e[i]
+        grad[i] = (one if l >= zero else ei) / (one + ei) - xi
+
+
+def bernoulli_nll_and_grad(logits, x):
+    """Twin of ops.bernoulli_nll_and_grad: nll (batch,) and grad (batch, D).
+
+    NumPy's pairwise ``sum`` adds up each row, as in the reference, so the
+    NLL is the reference's to the last bit.
+    """
+    if not (_kernel_ready(logits, x) and logits.ndim == 2 and x.shape == logits.shape):
+        return _ref.bernoulli_nll_and_grad(logits, x)
+    e = np.empty_like(logits)
+    _minus_abs_kernel(logits.reshape(-1), e.reshape(-1))
+    np.exp(e, out=e)
+    pixel_nll = e + 1
+    np.log(pixel_nll, out=pixel_nll)
+    grad = np.empty_like(logits)
+    _bernoulli_kernel(logits.reshape(-1), x.reshape(-1), e.reshape(-1), pixel_nll.reshape(-1),
+                      grad.reshape(-1))
+    return pixel_nll.sum(axis=1), grad
+
+
+def bernoulli_nll(logits, x):
+    """Twin of ops.bernoulli_nll."""
+    return bernoulli_nll_and_grad(logits, x)[0]
+
+
+# --- optimizer updates (in place) -----------------------------------------
+
+@_jit
+def _adam_kernel(param, grad, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                 step_size, eps_hat):
+    for i in range(param.size):
+        g = grad[i]
+        m[i] = beta1 * m[i] + one_minus_beta1 * g
+        v[i] = beta2 * v[i] + one_minus_beta2 * (g * g)
+        param[i] -= step_size * (m[i] / (math.sqrt(v[i]) + eps_hat))
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
+    """Twin of ops.adam_update: the whole update in one pass over the parameter."""
+    if not _kernel_ready(param, grad, m, v):
+        return _ref.adam_update(param, grad, m, v, lr, beta1, beta2, eps, step)
+    root_bc2 = math.sqrt(1 - beta2 ** step)
+    step_size = lr * root_bc2 / (1 - beta1 ** step)
+    t = param.dtype.type
+    _adam_kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                 t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(step_size), t(eps * root_bc2))
+    return None
+
+
+@_jit
+def _sgd_momentum_kernel(param, grad, velocity, lr, momentum):
+    for i in range(param.size):
+        velocity[i] = momentum * velocity[i] + grad[i]
+        param[i] -= lr * velocity[i]
+
+
+def sgd_momentum_update(param, grad, velocity, lr, momentum):
+    """Twin of ops.sgd_momentum_update, in one pass."""
+    if not _kernel_ready(param, grad, velocity):
+        return _ref.sgd_momentum_update(param, grad, velocity, lr, momentum)
+    t = param.dtype.type
+    _sgd_momentum_kernel(param.reshape(-1), grad.reshape(-1), velocity.reshape(-1),
+                         t(lr), t(momentum))
+    return None
+
+
+# --- compiling ahead of time ----------------------------------------------
+
+def compile_all(dtype="float32") -> None:
+    """Compile every kernel for ``dtype`` now (or load it from Numba's cache).
+
+    Kernels otherwise compile on their first call, which makes the first
+    training step slow; the benchmark calls this to time that cost.
+    """
+    dt = np.dtype(dtype)
+    a, b = np.ones((2, 3), dt), np.ones((2, 3), dt)
+    bias, step = np.ones(3, dt), (a.copy(), a.copy(), a.copy())
+    for f in (relu, tanh, sigmoid, softplus):
+        f(a)
+    for f in (relu_backward, tanh_backward, sigmoid_backward, softplus_backward):
+        f(a, b)
+    leaky_relu(a, 0.01)
+    leaky_relu_backward(a, b, 0.01)
+    add_bias(a, bias)
+    bias_grad(a)
+    bernoulli_nll_and_grad(a, b)
+    adam_update(step[0], b, step[1], step[2], 1e-3, 0.9, 0.999, 1e-8, 1)
+    sgd_momentum_update(step[0], b, step[1], 0.01, 0.9)
+
+
+__all__ = list(_ref.__all__)

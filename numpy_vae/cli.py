@@ -1,0 +1,505 @@
+"""The ``numpy-vae`` command (also ``python -m numpy_vae``).
+
+    numpy-vae train                      train the default recipe on MNIST into runs/<new folder>
+    numpy-vae train --resume RUN         continue a stopped run exactly where its checkpoint ends
+    numpy-vae evaluate RUN --iwae-k 5000 test negative ELBO and IWAE bound, with their times
+    numpy-vae sample RUN -n 64 --out samples.png
+    numpy-vae plot RUN                   (re)draw every figure of a run
+    numpy-vae gradcheck                  finite-difference check of a model's gradients
+
+``numpy-vae COMMAND --help`` lists every option with its default.
+
+Exit codes: 0 success; 1 a known problem, reported in one line starting
+"numpy-vae: error:" (no data, a bad checkpoint, a backend that cannot run
+here, a failed gradient check); 2 bad arguments (argparse's message);
+130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from numpy_vae.backend import ENV_VAR, BackendUnavailableError, resolve_backend_name
+from numpy_vae.checkpoint import CheckpointError
+from numpy_vae.data import DataUnavailableError, IDXError
+
+PROG = "numpy-vae"
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EVALUATION_NAME = "evaluation.jsonl"
+
+LIKELIHOOD_CHOICES = ("bernoulli", "gaussian", "gaussian_learned")
+ACTIVATION_CHOICES = ("relu", "leaky_relu", "tanh", "sigmoid", "softplus")
+BACKEND_CHOICES = ("numpy", "numba", "cupy")
+
+
+class ModelUnavailableError(RuntimeError):
+    """The model kind asked for is not part of this installation."""
+
+
+# Errors we can explain in one line; anything else is a bug and keeps its traceback.
+_KNOWN_ERRORS = (DataUnavailableError, IDXError, CheckpointError, BackendUnavailableError,
+                 ModelUnavailableError)
+
+
+# --------------------------------------------------------------------------
+# Argument types: a bad value becomes argparse's own message and exit code 2
+# --------------------------------------------------------------------------
+
+def _positive_int(text):
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text!r}")
+    return value
+
+
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def _int_list(text):
+    """'400' -> (400,);  '512,256' -> (512, 256);  '' -> () (no hidden layer)."""
+    if text.strip() == "":
+        return ()
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 400 or 512,256, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return values
+
+
+def _dims_text(values):
+    return ",".join(str(v) for v in values)
+
+
+# --------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option; descriptions keep their line breaks.
+
+    Options whose default is None or False (a flag) explain their default
+    in words in their help, so "(default: None)" is left out.
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_Formatter, allow_abbrev=False,
+        description="A variational autoencoder written from scratch in NumPy.",
+        epilog="Run 'numpy-vae COMMAND --help' for the options of each command.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser(
+        "train", formatter_class=_Formatter, allow_abbrev=False,
+        help="train a VAE (with no options: the default recipe on MNIST)",
+        description="Train a VAE.  With no options: the 784-400-20 Bernoulli VAE, ReLU, Adam 1e-3,\n"
+                    "batch 128, 10 epochs, float32, on MNIST (downloaded if needed), into a new\n"
+                    "run folder runs/YYYYmmdd-HHMMSS-... that receives metrics.jsonl, checkpoint.npz\n"
+                    "(rewritten after every epoch) and the figures.\n\n"
+                    "Ctrl-C stops training; the checkpoint of the last completed epoch stays on\n"
+                    "disk, and --resume continues from it exactly (the partial epoch is redone).")
+    _add_model_options(train)
+    group = train.add_argument_group("training")
+    group.add_argument("--epochs", type=_positive_int, default=10,
+                       help="total number of epochs (with --resume: the new total)")
+    group.add_argument("--batch-size", type=_positive_int, default=128, help="images per step")
+    group.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate")
+    group.add_argument("--kl-warmup", type=_non_negative_float, default=0.0, metavar="EPOCHS",
+                       help="grow the KL weight beta from 0 to 1 over this many epochs (0: beta = 1)")
+    group.add_argument("--binarize", choices=("none", "static", "dynamic"), default="none",
+                       help="pixels as grey levels in [0, 1] (none), thresholded at 0.5 (static), "
+                            "or drawn as Bernoulli(pixel) afresh each epoch (dynamic)")
+    group.add_argument("--seed", type=_non_negative_int, default=0,
+                       help="seeds the weights, the noise and the shuffling")
+    group.add_argument("--eval-iwae-k", type=_non_negative_int, default=0, metavar="K",
+                       help="after each epoch also compute the test IWAE bound with K samples "
+                            "(0: skip; costs ~ K/5000 of an `evaluate --iwae-k 5000`)")
+    group.add_argument("--subset", type=_positive_int, default=None, metavar="N",
+                       help="train on the first N training images only (quick runs); "
+                            "the test set stays complete")
+    group = train.add_argument_group("files and output")
+    group.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="folder with the four MNIST-layout IDX files (default: $NUMPY_VAE_DATA, "
+                            "else the MNIST cache, downloading what is missing)")
+    group.add_argument("--run-dir", default=None, metavar="DIR",
+                       help="the run folder to create (default: runs/YYYYmmdd-HHMMSS-<model> "
+                            "in the current folder)")
+    group.add_argument("--resume", default=None, metavar="RUN_OR_CKPT",
+                       help="continue the run in this folder (or from this checkpoint file) with its "
+                            "saved settings; only --epochs, --backend, --data-dir, --eval-iwae-k "
+                            "and --quiet may be given with it")
+    group.add_argument("--quiet", action="store_true",
+                       help="no progress bars and no per-epoch lines")
+    train.set_defaults(func=_cmd_train, parser=train)
+
+    evaluate = commands.add_parser(
+        "evaluate", formatter_class=_Formatter, allow_abbrev=False,
+        help="test negative ELBO and IWAE bound of a trained model",
+        description="Print the test negative ELBO (one sampled z per image) and the importance-\n"
+                    "weighted bound on -log p(x) with K samples, in nats per image, with the time\n"
+                    "each took.  Results are also appended to RUN/evaluation.jsonl.")
+    evaluate.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or a checkpoint file")
+    evaluate.add_argument("--iwae-k", type=_non_negative_int, default=5000, metavar="K",
+                          help="importance samples per image (0: skip the IWAE bound)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=1000,
+                          help="images per batch for the negative ELBO")
+    evaluate.add_argument("--max-rows", type=_positive_int, default=8192,
+                          help="decoder rows per chunk for the IWAE bound (bounds the memory)")
+    evaluate.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the noise")
+    _add_runtime_options(evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate, parser=evaluate)
+
+    sample = commands.add_parser(
+        "sample", formatter_class=_Formatter, allow_abbrev=False,
+        help="draw images from a trained model into a PNG",
+        description="Decode n draws z ~ N(0, I) and save them as one image grid.")
+    sample.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or a checkpoint file")
+    sample.add_argument("-n", type=_positive_int, default=64, help="number of images")
+    sample.add_argument("--out", default=None, metavar="FILE.png",
+                        help="where to write (default: RUN/samples-seed<seed>.png)")
+    sample.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the draws of z")
+    sample.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
+                        help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
+    sample.set_defaults(func=_cmd_sample, parser=sample)
+
+    plot = commands.add_parser(
+        "plot", formatter_class=_Formatter, allow_abbrev=False,
+        help="(re)draw every figure of a run folder",
+        description="Write reconstructions.png, samples.png, loss_curves.png and, for 2-D latent\n"
+                    "models, latent_scatter.png and latent_manifold.png into the run folder.")
+    plot.add_argument("run", metavar="RUN_DIR", help="a run folder")
+    _add_runtime_options(plot)
+    plot.set_defaults(func=_cmd_plot, parser=plot)
+
+    gradcheck = commands.add_parser(
+        "gradcheck", formatter_class=_Formatter, allow_abbrev=False,
+        help="check a model's gradients against finite differences",
+        description="Build the model in float64, compute its gradients on a small random batch\n"
+                    "with fixed noise, and compare each parameter array with a finite-difference\n"
+                    "estimate (on --max-elements random elements per array).  Prints the largest\n"
+                    "relative error per array; exits with 1 if one reaches --threshold.")
+    _add_model_options(gradcheck, with_dtype=False)
+    gradcheck.add_argument("--batch", type=_positive_int, default=4, help="examples in the batch")
+    gradcheck.add_argument("--max-elements", type=_non_negative_int, default=20,
+                           help="elements checked per parameter array (0: all of them; slow "
+                                "for big models)")
+    gradcheck.add_argument("--beta", type=_non_negative_float, default=1.0, help="KL weight")
+    gradcheck.add_argument("--threshold", type=_positive_float, default=1e-6,
+                           help="largest acceptable relative error")
+    gradcheck.add_argument("--seed", type=_non_negative_int, default=0,
+                           help="seeds the weights, the batch, the noise and the elements checked")
+    gradcheck.set_defaults(func=_cmd_gradcheck, parser=gradcheck)
+    return parser
+
+
+def _add_model_options(parser, with_dtype=True):
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", choices=("mlp", "conv"), default="mlp",
+                       help="MLP encoder/decoder, or the convolutional one")
+    group.add_argument("--hidden-dims", type=_int_list, default="400", metavar="N[,N...]",
+                       help="hidden layer widths of the MLP (the decoder mirrors them)")
+    group.add_argument("--channels", type=_int_list, default="32,64", metavar="C1,C2",
+                       help="feature maps of the two convolutions (--model conv)")
+    group.add_argument("--latent-dim", type=_positive_int, default=20, help="size of z")
+    group.add_argument("--likelihood", choices=LIKELIHOOD_CHOICES, default="bernoulli",
+                       help="the decoder's distribution p(x|z)")
+    group.add_argument("--activation", choices=ACTIVATION_CHOICES, default="relu",
+                       help="hidden-layer activation")
+    if with_dtype:
+        group.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                           help="floating-point type of parameters and activations")
+    group.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
+                       help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
+
+
+def _add_runtime_options(parser):
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
+                        help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder with the IDX files (default: the one the run was trained on)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or data messages")
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+
+def _model_config(args, dtype) -> dict:
+    config = dict(latent_dim=args.latent_dim, likelihood=args.likelihood,
+                  activation=args.activation, dtype=dtype, seed=getattr(args, "seed", 0))
+    if args.model == "conv":
+        if len(args.channels) != 2:
+            raise ModelUnavailableError(f"--channels needs two numbers C1,C2 for the "
+                                        f"convolutional model, got {_dims_text(args.channels)}")
+        return dict(config, model="conv", input_dim=784, channels=list(args.channels))
+    return dict(config, model="vae", input_dim=784, hidden_dims=list(args.hidden_dims))
+
+
+def _build_model(config, backend):
+    from numpy_vae.models import build_model
+    try:
+        return build_model(config, backend=backend)
+    except ImportError as err:  # the convolutional model ships in its own module
+        raise ModelUnavailableError(f"the convolutional model is not available in this "
+                                    f"installation ({err})") from None
+
+
+# options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
+_FIXED_WHEN_RESUMING = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--likelihood",
+                        "--activation", "--dtype", "--batch-size", "--lr", "--kl-warmup",
+                        "--binarize", "--seed", "--subset", "--run-dir")
+
+
+def _given(argv, flag):
+    """Was ``flag`` written on the command line (as ``--flag V`` or ``--flag=V``)?"""
+    return any(token == flag or token.startswith(flag + "=") for token in argv)
+
+
+def _cmd_train(args, parser, argv) -> int:
+    from numpy_vae import plots
+    from numpy_vae.train import (Trainer, TrainingDiverged, TrainingInterrupted, TrainOptions,
+                                 load_dataset, new_run_dir, write_run_config)
+
+    say = (lambda *a: None) if args.quiet else print
+    if args.resume is not None:
+        fixed = [flag for flag in _FIXED_WHEN_RESUMING if _given(argv, flag)]
+        if fixed:
+            parser.error(f"{', '.join(fixed)} cannot be given with --resume: a resumed run keeps "
+                         f"its saved settings (allowed: --epochs, --backend, --data-dir, "
+                         f"--eval-iwae-k, --quiet)")
+        changes = {}
+        if _given(argv, "--data-dir"):
+            changes["data_dir"] = _absolute(args.data_dir)
+        if _given(argv, "--eval-iwae-k"):
+            changes["eval_iwae_k"] = args.eval_iwae_k
+        trainer = Trainer.from_checkpoint(
+            args.resume, backend=args.backend, quiet=args.quiet,
+            epochs=args.epochs if _given(argv, "--epochs") else None, **changes)
+        say(f"resuming {trainer.run_dir} after epoch {trainer.epoch} of {trainer.options.epochs}")
+    else:
+        config = _model_config(args, args.dtype)
+        model = _build_model(config, args.backend)
+        options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                               kl_warmup=args.kl_warmup, binarize=args.binarize, seed=args.seed,
+                               eval_iwae_k=args.eval_iwae_k, data_dir=_absolute(args.data_dir),
+                               subset=args.subset)
+        if args.run_dir is not None:
+            run_dir = Path(args.run_dir)
+            if (run_dir / "checkpoint.npz").exists():
+                raise CheckpointError(f"{run_dir} already holds a run; continue it with "
+                                      f"--resume {run_dir}, or choose another --run-dir")
+            run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            run_dir = new_run_dir("runs", config)
+        trainer = Trainer(model, options, run_dir, quiet=args.quiet)
+        write_run_config(run_dir, model, options, argv=[PROG, *argv])
+
+    model, options = trainer.model, trainer.options
+    data = load_dataset(options.data_dir, subset=options.subset, binarize_mode=options.binarize,
+                        dtype=str(model.backend.dtype), quiet=args.quiet)
+    say(f"{model} with {model.num_params:,} parameters")
+    say(f"{len(data.x_train)} training and {len(data.x_test)} test images, binarize={options.binarize}; "
+        f"run folder {trainer.run_dir}")
+    try:
+        history = trainer.fit(data)
+    except TrainingInterrupted as stop:
+        if stop.checkpoint is None:
+            print(f"interrupted at epoch {stop.epoch} step {stop.step}; nothing was saved",
+                  file=sys.stderr)
+        else:
+            print(f"interrupted at epoch {stop.epoch} step {stop.step}; saved {stop.checkpoint} "
+                  f"(end of epoch {stop.saved_epoch}); resume with: {PROG} train --resume "
+                  f"{trainer.run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TrainingDiverged as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+    if plots.available():
+        figures = plots.plot_all(model, history, data.x_test, data.y_test, trainer.run_dir)
+        say(f"figures: {', '.join(p.name for p in figures)}")
+    else:
+        print(f"figures skipped: matplotlib is not installed (install it with: {plots.INSTALL_HINT})")
+    if history:
+        last = history[-1]
+        times = [r["epoch_time_s"] for r in history]
+        print(f"test negative ELBO after epoch {last['epoch']}: {last['test_nelbo']:.2f} nats per image "
+              f"(recon {last['test_recon']:.2f} + KL {last['test_kl']:.2f}); median epoch "
+              f"{statistics.median(times):.2f} s; run folder {trainer.run_dir}")
+    return 0
+
+
+def _absolute(path):
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _load_test_set(checkpoint, model, data_dir, quiet):
+    """The run's test set, binarized as during training."""
+    from numpy_vae.train import load_dataset
+    options = checkpoint.options
+    folder = _absolute(data_dir) if data_dir is not None else options.get("data_dir")
+    return load_dataset(folder, subset=1, binarize_mode=options.get("binarize", "none"),
+                        dtype=str(model.backend.dtype), quiet=quiet)
+
+
+def _cmd_evaluate(args, parser, argv) -> int:
+    from numpy_vae.checkpoint import load_model
+    from numpy_vae.evaluate import iwae_nll, negative_elbo
+
+    model, checkpoint = load_model(args.run, backend=args.backend)
+    data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
+    x = model.backend.asarray(data.x_test)
+    print(f"{model} from {checkpoint.path} (epoch {checkpoint.epoch})")
+    print(f"test set: {len(data.x_test)} images, binarize={checkpoint.options.get('binarize', 'none')}")
+    record = {"checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch,
+              "backend": model.backend.name, "seed": args.seed, "test_images": len(data.x_test)}
+
+    start = time.perf_counter()
+    elbo = negative_elbo(model, x, batch_size=args.batch_size, seed=args.seed)
+    seconds = time.perf_counter() - start
+    print(f"test negative ELBO: {elbo['nelbo']:.2f} nats per image (recon {elbo['recon']:.2f} "
+          f"+ KL {elbo['kl']:.2f}; one sampled z per image)  {seconds:.1f} s")
+    record.update(test_nelbo=elbo["nelbo"], test_recon=elbo["recon"], test_kl=elbo["kl"],
+                  nelbo_time_s=round(seconds, 3))
+
+    if args.iwae_k > 0:
+        start = time.perf_counter()
+        bound = iwae_nll(model, x, args.iwae_k, seed=args.seed, max_rows=args.max_rows,
+                         progress=not args.quiet)
+        seconds = time.perf_counter() - start
+        print(f"test IWAE bound, K={args.iwae_k}: -log p(x) <= {bound:.2f} nats per image  "
+              f"{seconds:.1f} s")
+        record.update(iwae_k=args.iwae_k, test_iwae_nll=bound, iwae_time_s=round(seconds, 3),
+                      max_rows=args.max_rows)
+    with open(checkpoint.path.parent / EVALUATION_NAME, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return 0
+
+
+def _cmd_sample(args, parser, argv) -> int:
+    from numpy_vae import plots
+    from numpy_vae.checkpoint import load_model
+
+    if not plots.available():
+        raise plots.PlotsUnavailableError(f"sample writes a PNG and needs matplotlib "
+                                          f"(install it with: {plots.INSTALL_HINT})")
+    model, checkpoint = load_model(args.run, backend=args.backend)
+    out = Path(args.out) if args.out else checkpoint.path.parent / f"samples-seed{args.seed}.png"
+    path = plots.plot_samples(model, out, n=args.n, seed=args.seed)
+    print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+def _cmd_plot(args, parser, argv) -> int:
+    from numpy_vae import plots
+    from numpy_vae.checkpoint import load_model
+    from numpy_vae.train import read_metrics
+
+    plots._require_matplotlib()
+    model, checkpoint = load_model(args.run, backend=args.backend)
+    data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
+    paths = plots.plot_all(model, read_metrics(checkpoint.path.parent), data.x_test, data.y_test,
+                           checkpoint.path.parent)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_gradcheck(args, parser, argv) -> int:
+    import numpy as np
+
+    from numpy_vae import gradcheck
+
+    model = _build_model(_model_config(args, "float64"), args.backend)
+    rng = np.random.default_rng(args.seed)
+    x = rng.random((args.batch, model.input_dim))
+    eps = rng.standard_normal((args.batch, model.latent_dim))
+    print(f"{model}: {model.num_params:,} parameters; batch of {args.batch} random images, "
+          f"fixed eps, beta={args.beta:g}, "
+          + ("every element" if args.max_elements == 0 else
+             f"up to {args.max_elements} random elements per array"))
+    start = time.perf_counter()
+    errors = gradcheck.check_model(model, x, eps=eps, beta=args.beta,
+                                   max_elements=args.max_elements or None, seed=args.seed)
+    print(gradcheck.format_table(errors, threshold=args.threshold, title="parameter"))
+    worst_name = max(errors, key=errors.get)
+    worst = errors[worst_name]
+    seconds = time.perf_counter() - start
+    if worst >= args.threshold:
+        print(f"{PROG}: error: gradient check failed: {worst_name} has relative error "
+              f"{worst:.2e} >= {args.threshold:g}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"all {len(errors)} parameter arrays pass (largest error {worst:.2e} in {worst_name}, "
+          f"threshold {args.threshold:g}; {seconds:.1f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    from numpy_vae.plots import PlotsUnavailableError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad arguments: argparse prints usage and exits with 2
+    if getattr(args, "backend", None) not in (None, *BACKEND_CHOICES):
+        # only the default can get here (from $NUMPY_VAE_BACKEND): argparse checks given values
+        args.parser.error(f"${ENV_VAR}={args.backend!r} is not one of {', '.join(BACKEND_CHOICES)}")
+    try:
+        return args.func(args, args.parser, argv)
+    except (*_KNOWN_ERRORS, PlotsUnavailableError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+__all__ = ["main", "build_parser"]

@@ -1,0 +1,252 @@
+"""Figures of a trained VAE, written as PNG files (matplotlib, no display needed).
+
+    plot_reconstructions   test images (top row) above decode(mu(x)) (bottom row)
+    plot_samples           decode(z) for z ~ N(0, I): what the model generates
+    plot_loss_curves       train and test negative ELBO, reconstruction and KL per epoch
+    plot_latent_scatter    2-D latent models: mu(x) of the test set, coloured by digit
+    plot_latent_manifold   2-D latent models: decode(z) over a grid of z
+    plot_run               all of the above for a run folder
+
+Images are shown as the model's pixel means (probabilities for a Bernoulli
+decoder) in grey, 0 black and 1 white.
+
+matplotlib is optional (``pip install "numpy-vae[plot]"``).  Without it this
+module still imports; ``available()`` is False and every plot function
+raises ``PlotsUnavailableError`` saying how to install it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")  # draw into files; never needs a display
+    import matplotlib.pyplot as plt
+except ImportError:  # the plot extra is not installed
+    plt = None
+
+INSTALL_HINT = 'pip install "numpy-vae[plot]"'
+FIGURE_NAMES = {"reconstructions": "reconstructions.png", "samples": "samples.png",
+                "loss_curves": "loss_curves.png", "latent_scatter": "latent_scatter.png",
+                "latent_manifold": "latent_manifold.png"}
+
+
+class PlotsUnavailableError(RuntimeError):
+    """matplotlib is not installed."""
+
+
+def available() -> bool:
+    """True if matplotlib could be imported."""
+    return plt is not None
+
+
+def _require_matplotlib():
+    if plt is None:
+        raise PlotsUnavailableError(f"figures need matplotlib, which is not installed "
+                                    f"(install it with: {INSTALL_HINT})")
+
+
+# --------------------------------------------------------------------------
+# Image grids
+# --------------------------------------------------------------------------
+
+def image_grid(images, rows: int, cols: int, pad: int = 1) -> np.ndarray:
+    """Tile images into one picture:  (n, side * side) -> (rows*(side+pad)+pad, ...).
+
+    The first ``cols`` images fill the top row, left to right; the
+    padding is 0.5 grey, so black and white borders of digits stay visible.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    side = _side(images.shape[1])
+    grid = np.full((rows * (side + pad) + pad, cols * (side + pad) + pad), 0.5)
+    for i, image in enumerate(images[:rows * cols]):
+        r, c = divmod(i, cols)
+        top, left = pad + r * (side + pad), pad + c * (side + pad)
+        grid[top:top + side, left:left + side] = image.reshape(side, side)
+    return grid
+
+
+def _side(num_pixels: int) -> int:
+    side = math.isqrt(num_pixels)
+    if side * side != num_pixels:
+        raise ValueError(f"images of {num_pixels} pixels are not square; "
+                         f"these figures are for square images such as MNIST's 28x28")
+    return side
+
+
+def _show_grid(ax, grid):
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)  # pyplot keeps every open figure alive otherwise
+    return path
+
+
+# --------------------------------------------------------------------------
+# The figures
+# --------------------------------------------------------------------------
+
+def plot_reconstructions(model, x, path, labels=None, n: int = 10) -> Path:
+    """Inputs (top row) and their reconstructions decode(mu(x)) (bottom row).
+
+    x : (N, D) test images; with ``labels`` the first image of each digit is
+    shown (0 to 9), else the first n images.
+    """
+    _require_matplotlib()
+    x = np.asarray(x)
+    if labels is not None:
+        labels = np.asarray(labels)
+        picks = [int(np.flatnonzero(labels == d)[0]) for d in np.unique(labels)][:n]
+    else:
+        picks = list(range(min(n, len(x))))
+    inputs = x[picks]
+    outputs = model.backend.to_numpy(model.reconstruct(inputs))
+    grid = image_grid(np.concatenate([inputs, outputs]), rows=2, cols=len(picks))
+    fig, ax = plt.subplots(figsize=(1.0 * len(picks), 2.4))
+    _show_grid(ax, grid)
+    ax.set_ylabel("output    input", fontsize=9)
+    ax.set_title("test images (top) and their reconstructions decode(mu(x)) (bottom)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_samples(model, path, n: int = 64, seed: int = 0) -> Path:
+    """n images decode(z), z ~ N(0, I), in a square-ish grid (seeded)."""
+    _require_matplotlib()
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, model.latent_dim))
+    images = model.backend.to_numpy(model.decode(model.backend.asarray(z)))
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig, ax = plt.subplots(figsize=(0.6 * cols + 0.4, 0.6 * rows + 0.6))
+    _show_grid(ax, image_grid(images, rows, cols))
+    ax.set_title(f"{n} samples: decode(z), z ~ N(0, I)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_loss_curves(history: list[dict], path) -> Path:
+    """Three panels per epoch: negative ELBO, reconstruction, KL; train and test.
+
+    history: the records of metrics.jsonl (keys train_nelbo, test_nelbo,
+    train_recon, test_recon, train_kl, test_kl, epoch).
+    """
+    _require_matplotlib()
+    if not history:
+        raise ValueError("no metrics to plot: the run has not completed an epoch yet")
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    panels = [("nelbo", "negative ELBO"), ("recon", "reconstruction  -log p(x|z)"),
+              ("kl", "KL(q(z|x) || p(z))")]
+    for ax, (key, title) in zip(axes, panels):
+        ax.plot(epochs, [r[f"train_{key}"] for r in history], "o-", label="train")
+        ax.plot(epochs, [r[f"test_{key}"] for r in history], "s--", label="test")
+        if key == "nelbo" and "test_iwae_nll" in history[0]:
+            ax.plot(epochs, [r["test_iwae_nll"] for r in history], "^:",
+                    label=f"test IWAE K={history[0]['iwae_k']}")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if len(epochs) < 20:
+            ax.set_xticks(epochs)
+    axes[0].set_ylabel("nats per image")
+    axes[0].legend()
+    fig.suptitle("train: mean over the epoch's steps;  test: after the epoch", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_latent_scatter(model, x, labels, path, batch_size: int = 1000) -> Path:
+    """mu(x) of every image of x as a point, coloured by its label (2-D latents only)."""
+    _require_matplotlib()
+    _require_2d(model)
+    mu = np.concatenate([model.backend.to_numpy(model.encode(x[i:i + batch_size])[0])
+                         for i in range(0, len(x), batch_size)])
+    labels = np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    points = ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=2, alpha=0.7,
+                        vmin=-0.5, vmax=9.5)
+    colorbar = fig.colorbar(points, ax=ax, ticks=range(10))
+    colorbar.set_label("digit")
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title(f"posterior means mu(x) of {len(x)} test images", fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    return _save(fig, path)
+
+
+def plot_latent_manifold(model, path, n: int = 20) -> Path:
+    """decode(z) on an n x n grid of z (2-D latents only).
+
+    The grid is evenly spaced in probability, not in z: z_i = Phi^-1(p_i)
+    for p_i from 0.05 to 0.95, Phi the standard normal CDF, so it covers the
+    prior's mass and not its empty tails.  z1 grows to the right, z2 upwards.
+    """
+    _require_matplotlib()
+    _require_2d(model)
+    z_values = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)])
+    z1, z2 = np.meshgrid(z_values, z_values[::-1])  # top row: the largest z2
+    z = np.stack([z1.ravel(), z2.ravel()], axis=1)
+    images = model.backend.to_numpy(model.decode(model.backend.asarray(z)))
+    fig, ax = plt.subplots(figsize=(7, 7))
+    _show_grid(ax, image_grid(images, n, n, pad=0))
+    ax.set_xlabel(f"z1 from {z_values[0]:.2f} to {z_values[-1]:.2f}")
+    ax.set_ylabel(f"z2 from {z_values[0]:.2f} (bottom) to {z_values[-1]:.2f} (top)")
+    ax.set_title("decode(z) over the latent space (5% to 95% quantiles of N(0, 1))", fontsize=10)
+    return _save(fig, path)
+
+
+def _require_2d(model):
+    if model.latent_dim != 2:
+        raise ValueError(f"this figure needs a 2-D latent space; the model has {model.latent_dim}")
+
+
+def plot_all(model, history, x_test, y_test, run_dir) -> list[Path]:
+    """Every figure that applies to this model, written into ``run_dir``."""
+    _require_matplotlib()
+    run_dir = Path(run_dir)
+    paths = [plot_reconstructions(model, x_test, run_dir / FIGURE_NAMES["reconstructions"], y_test),
+             plot_samples(model, run_dir / FIGURE_NAMES["samples"])]
+    if history:
+        paths.append(plot_loss_curves(history, run_dir / FIGURE_NAMES["loss_curves"]))
+    if model.latent_dim == 2:
+        paths.append(plot_latent_scatter(model, x_test, y_test, run_dir / FIGURE_NAMES["latent_scatter"]))
+        paths.append(plot_latent_manifold(model, run_dir / FIGURE_NAMES["latent_manifold"]))
+    return paths
+
+
+def plot_run(run_dir, backend=None, quiet: bool = True) -> list[Path]:
+    """Regenerate all figures of a run folder from its checkpoint, metrics and test set.
+
+    The test set is loaded as the run was trained (same data folder, same
+    binarization).
+    """
+    from numpy_vae.checkpoint import load_model
+    from numpy_vae.train import load_dataset, read_metrics
+
+    _require_matplotlib()
+    model, checkpoint = load_model(run_dir, backend=backend)
+    options = checkpoint.options
+    data = load_dataset(options.get("data_dir"), subset=1,
+                        binarize_mode=options.get("binarize", "none"),
+                        dtype=str(model.backend.dtype), quiet=quiet)
+    return plot_all(model, read_metrics(checkpoint.path.parent), data.x_test, data.y_test,
+                    checkpoint.path.parent)
+
+
+__all__ = ["available", "PlotsUnavailableError", "INSTALL_HINT", "FIGURE_NAMES", "image_grid",
+           "plot_reconstructions", "plot_samples", "plot_loss_curves", "plot_latent_scatter",
+           "plot_latent_manifold", "plot_all", "plot_run"]

@@ -1,0 +1,426 @@
+"""Training a VAE: mini-batch gradient descent on the negative ELBO.
+
+One epoch, as ``Trainer.train_epoch`` runs it:
+
+    x     = binarize(x_train, mode, data_rng)     "dynamic": fresh 0/1 images each epoch
+    order = data_rng.permutation(N)               seeded shuffling
+    for each mini-batch of B indices in order:
+        beta = min(1, step / (warmup_epochs * steps_per_epoch))   KL warm-up (1 without)
+        loss, grads, info = model.loss_and_grads(x[batch], beta=beta)
+        optimizer.step(grads)                     Adam by default
+
+and then ``Trainer.fit`` measures the test negative ELBO (evaluate.py),
+appends one JSON line to ``metrics.jsonl`` and writes ``checkpoint.npz``.
+
+Two random generators, both saved in every checkpoint:
+- the model's (``model.backend.rng``, seeded with ``seed``): initial weights
+  and the eps of every training step;
+- the data generator (``data_rng``, seeded with ``[seed, 1]``, a stream of
+  its own): the order of the examples and the dynamic binarization.
+With both restored, a resumed run repeats exactly the steps the
+uninterrupted run would have taken: the same parameters, bit for bit.
+
+Ctrl-C: a checkpoint is written before the first epoch and after every
+epoch, so the last one on disk is always the end of a completed epoch.  On
+Ctrl-C training stops and ``TrainingInterrupted`` reports where it stopped
+and which checkpoint to resume from; the partial epoch is not saved, and
+resuming repeats it from its start (exactly).  Nothing in memory is saved:
+Ctrl-C may land in the middle of an optimizer update, leaving parameters
+half-updated, and the checkpoint on disk is never touched by that.
+
+Losses stay on the backend's device during an epoch; they are read
+(``float()``, which waits for a GPU) only every ``log_every`` steps and at
+the end of the epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from numpy_vae.checkpoint import (CHECKPOINT_NAME, build_optimizer, load_model,
+                                  save_checkpoint)
+from numpy_vae.data import BINARIZE_MODES, binarize, load_mnist, to_unit_interval
+from numpy_vae.evaluate import iwae_nll, negative_elbo
+from numpy_vae.optim import Adam
+
+METRICS_NAME = "metrics.jsonl"
+CONFIG_NAME = "config.json"
+DATA_STREAM = 1          # data_rng = default_rng([seed, DATA_STREAM])
+TEST_BINARIZE_SEED = 0   # the test set's one Bernoulli draw for "dynamic"
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training.
+
+    epoch, step : int          where it stopped (epoch counted from 1, step
+                               within that epoch, completed steps)
+    checkpoint : Path | None   the last checkpoint on disk (None: nothing saved)
+    saved_epoch : int | None   the epoch that checkpoint ends (0: before training)
+    """
+
+    def __init__(self, epoch, step, checkpoint, saved_epoch):
+        super().__init__(f"interrupted at epoch {epoch} step {step}")
+        self.epoch, self.step = epoch, step
+        self.checkpoint, self.saved_epoch = checkpoint, saved_epoch
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainOptions:
+    """Everything about a run that is not the model.
+
+    epochs : int            total epochs (a resumed run continues up to it)
+    batch_size : int        examples per gradient step
+    lr : float              Adam's learning rate
+    kl_warmup : float       epochs over which beta grows from 0 to 1 (0: beta = 1)
+    binarize : str          "none", "static" or "dynamic" (see data.binarize)
+    seed : int              seeds the data generator (the model has its own seed)
+    eval_iwae_k : int       IWAE samples for the test bound after each epoch (0: skip)
+    eval_batch_size : int   images per batch when evaluating
+    log_every : int         steps between readings of the loss (progress bar)
+    data_dir : str | None   where the IDX files are (None: the MNIST cache)
+    subset : int | None     train on the first `subset` training images only
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    kl_warmup: float = 0.0
+    binarize: str = "none"
+    seed: int = 0
+    eval_iwae_k: int = 0
+    eval_batch_size: int = 1000
+    log_every: int = 20
+    data_dir: str | None = None
+    subset: int | None = None
+
+    def __post_init__(self):
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size,
+                    "eval_batch_size": self.eval_batch_size, "log_every": self.log_every}
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not self.lr > 0:
+            raise ValueError(f"the learning rate must be positive, got {self.lr}")
+        if self.kl_warmup < 0:
+            raise ValueError(f"kl_warmup must be 0 or more epochs, got {self.kl_warmup}")
+        if self.eval_iwae_k < 0:
+            raise ValueError(f"eval_iwae_k must be 0 (skip) or more, got {self.eval_iwae_k}")
+        if self.binarize not in BINARIZE_MODES:
+            raise ValueError(f"binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
+        if self.subset is not None and self.subset < 1:
+            raise ValueError(f"subset must be at least 1 image, got {self.subset}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainOptions":
+        """Build from a saved dict; keys this version does not know are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+@dataclass
+class Dataset:
+    """Images as floats in [0, 1] on the host, and their labels.
+
+    x_train (N, 784), y_train (N,), x_test (N_test, 784), y_test (N_test,).
+    x_test is already binarized as the run asks (once, with a fixed seed,
+    so every epoch and every evaluation sees the same test images); x_train
+    is binarized here for "static" and at every epoch for "dynamic".
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    binarize: str = "none"
+
+
+def load_dataset(data_dir=None, *, subset=None, binarize_mode="none", dtype="float32",
+                 quiet=False) -> Dataset:
+    """MNIST (or the IDX files in ``data_dir``) ready for training."""
+    x_train, y_train, x_test, y_test = load_mnist(data_dir, quiet=quiet)
+    if subset is not None:
+        x_train, y_train = x_train[:subset], y_train[:subset]
+    x_train, x_test = to_unit_interval(x_train, dtype), to_unit_interval(x_test, dtype)
+    if binarize_mode == "static":
+        x_train = binarize(x_train, "static")
+    if binarize_mode != "none":
+        x_test = binarize(x_test, binarize_mode, np.random.default_rng(TEST_BINARIZE_SEED))
+    return Dataset(x_train, y_train, x_test, y_test, binarize_mode)
+
+
+# --------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------
+
+def kl_weight(step: int, steps_per_epoch: int, warmup_epochs: float) -> float:
+    """beta for the step after ``step`` completed steps: linear from 0 to 1.
+
+        beta = min(1, step / (warmup_epochs * steps_per_epoch)),   1 if warmup_epochs == 0
+    """
+    if warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, step / (warmup_epochs * steps_per_epoch))
+
+
+class Trainer:
+    """Trains a model epoch by epoch, writing metrics and checkpoints to ``run_dir``.
+
+    trainer = Trainer(model, TrainOptions(epochs=10), run_dir="runs/my-run")
+    history = trainer.fit(load_dataset())        # list of per-epoch metrics dicts
+
+    run_dir=None trains without writing anything (no checkpoints, no metrics file).
+    """
+
+    def __init__(self, model, options: TrainOptions | None = None, run_dir=None, *,
+                 optimizer=None, quiet: bool = False):
+        self.model = model
+        self.options = options or TrainOptions()
+        self.optimizer = optimizer or Adam(model.params, lr=self.options.lr, backend=model.backend)
+        self.data_rng = np.random.default_rng([self.options.seed, DATA_STREAM])
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.quiet = quiet
+        self.epoch = 0      # epochs completed
+        self.step = 0       # optimizer steps completed, all epochs
+        self.history = []   # one metrics dict per completed epoch
+        self.saved_epoch = None  # the epoch the checkpoint on disk ends (None: none written)
+        self._step_in_epoch = 0
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / CHECKPOINT_NAME if self.run_dir is not None else None
+
+    # --- resuming ------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, path_or_run_dir, *, backend=None, epochs=None, quiet=False,
+                        **option_changes) -> "Trainer":
+        """Continue a run from its checkpoint (a file, or a run folder).
+
+        epochs: the new total number of epochs (default: the saved one).
+        option_changes: other TrainOptions to replace (e.g. data_dir, when
+        the data moved); changing what shapes the steps (lr, batch_size,
+        seed, ...) makes the continuation differ from the original run.
+        """
+        model, checkpoint = load_model(path_or_run_dir, backend=backend)
+        options = TrainOptions.from_dict(checkpoint.options)
+        changes = dict(option_changes, **({"epochs": epochs} if epochs is not None else {}))
+        options = dataclasses.replace(options, **changes)
+        if checkpoint.optimizer is None:
+            raise ValueError(f"{checkpoint.path} holds no optimizer state; it cannot be resumed")
+        optimizer = build_optimizer(checkpoint.optimizer, model.params, model.backend)
+        trainer = cls(model, options, run_dir=checkpoint.path.parent, optimizer=optimizer,
+                      quiet=quiet)
+        trainer.epoch = trainer.saved_epoch = checkpoint.epoch
+        trainer.step = optimizer.t
+        model.backend.set_rng_state(checkpoint.rng_states["model"])
+        trainer.data_rng.bit_generator.state = checkpoint.rng_states["data"]
+        trainer.history = _rewind_metrics(trainer.run_dir / METRICS_NAME, checkpoint.epoch)
+        return trainer
+
+    # --- the loop ----------------------------------------------------------------
+
+    def fit(self, data: Dataset) -> list[dict]:
+        """Train until ``options.epochs`` epochs are complete; returns the history.
+
+        Raises TrainingInterrupted on Ctrl-C (see the module docstring) and
+        TrainingDiverged if the loss stops being finite.
+        """
+        bk = self.model.backend
+        x_test = bk.asarray(data.x_test)
+        # the same training images every epoch, unless drawn afresh ("dynamic")
+        x_fixed = bk.asarray(data.x_train) if data.binarize != "dynamic" else None
+        if self.run_dir is not None and self.epoch == 0 and not self.checkpoint_path.exists():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.save()  # so that even a first epoch cut short can be resumed
+        try:
+            while self.epoch < self.options.epochs:
+                if x_fixed is not None:
+                    x_epoch = x_fixed
+                else:
+                    x_epoch = bk.asarray(binarize(data.x_train, "dynamic", self.data_rng))
+                start = time.perf_counter()
+                train_metrics = self.train_epoch(x_epoch)
+                epoch_time = time.perf_counter() - start
+                start = time.perf_counter()
+                test_metrics = self.evaluate(x_test)
+                eval_time = time.perf_counter() - start
+                self.epoch += 1
+                record = {"epoch": self.epoch, "step": self.step, **train_metrics,
+                          **test_metrics, "epoch_time_s": round(epoch_time, 4),
+                          "eval_time_s": round(eval_time, 4)}
+                self.history.append(record)
+                if self.run_dir is not None:
+                    # metrics first: a resume rewinds metrics.jsonl to the checkpoint's epoch
+                    _append_json_line(self.run_dir / METRICS_NAME, record)
+                    self.save()
+                self._say(_epoch_line(record, self.options.epochs))
+        except KeyboardInterrupt:
+            saved = self.checkpoint_path if self.saved_epoch is not None else None
+            raise TrainingInterrupted(self.epoch + 1, self._step_in_epoch, saved,
+                                      self.saved_epoch) from None
+        return self.history
+
+    def train_epoch(self, x) -> dict:
+        """One pass over ``x`` (N, input_dim) in a fresh random order.
+
+        Returns the means over the epoch's examples of the training loss
+        (recon + beta * kl), of recon and kl, their sum (the negative ELBO
+        with the parameters of the moment), and the last beta.
+        """
+        bk, xp, opt = self.model.backend, self.model.backend.xp, self.options
+        n = len(x)
+        steps_per_epoch = math.ceil(n / opt.batch_size)
+        order = bk.asarray(self.data_rng.permutation(n), dtype=np.int64)
+        # sums over the epoch's examples, kept on the device (no sync per step)
+        loss_sum = xp.zeros((), dtype=np.float64)
+        recon_sum = xp.zeros((), dtype=np.float64)
+        kl_sum = xp.zeros((), dtype=np.float64)
+        beta = 1.0
+        self._step_in_epoch = 0
+        with tqdm(total=steps_per_epoch, desc=f"epoch {self.epoch + 1}/{opt.epochs}",
+                  unit="step", leave=False, disable=self.quiet, file=sys.stderr) as bar:
+            for i in range(steps_per_epoch):
+                batch = order[i * opt.batch_size:(i + 1) * opt.batch_size]
+                beta = kl_weight(self.step, steps_per_epoch, opt.kl_warmup)
+                loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta)
+                self.optimizer.step(grads)
+                self.step += 1
+                self._step_in_epoch = i + 1
+                loss_sum += loss * len(batch)
+                recon_sum += info["recon"] * len(batch)
+                kl_sum += info["kl"] * len(batch)
+                if (i + 1) % opt.log_every == 0:
+                    seen = min((i + 1) * opt.batch_size, n)
+                    running = float(loss_sum) / seen  # the only host sync inside an epoch
+                    self._check_finite(running)
+                    bar.set_postfix(loss=f"{running:.2f}", refresh=False)
+                bar.update(1)
+        loss_mean, recon_mean, kl_mean = float(loss_sum) / n, float(recon_sum) / n, float(kl_sum) / n
+        self._check_finite(loss_mean)
+        return {"train_loss": loss_mean, "train_nelbo": recon_mean + kl_mean,
+                "train_recon": recon_mean, "train_kl": kl_mean, "beta": beta}
+
+    def evaluate(self, x_test) -> dict:
+        """Test negative ELBO (and IWAE bound if eval_iwae_k > 0), seeded so
+        every epoch uses the same noise and the numbers are comparable."""
+        opt = self.options
+        result = negative_elbo(self.model, x_test, batch_size=opt.eval_batch_size, seed=opt.seed)
+        metrics = {"test_nelbo": result["nelbo"], "test_recon": result["recon"],
+                   "test_kl": result["kl"]}
+        if opt.eval_iwae_k > 0:
+            metrics["test_iwae_nll"] = iwae_nll(self.model, x_test, opt.eval_iwae_k, seed=opt.seed,
+                                                progress=not self.quiet)
+            metrics["iwae_k"] = opt.eval_iwae_k
+        return metrics
+
+    def save(self) -> Path:
+        """Write the checkpoint (model, optimizer, epoch, both generators, options)."""
+        rng_states = {"model": self.model.backend.get_rng_state(),
+                      "data": self.data_rng.bit_generator.state}
+        path = save_checkpoint(self.checkpoint_path, self.model, self.optimizer, epoch=self.epoch,
+                               rng_states=rng_states, options=self.options.to_dict())
+        self.saved_epoch = self.epoch
+        return path
+
+    def _check_finite(self, value: float) -> None:
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the loss became {value} at epoch {self.epoch + 1} step {self._step_in_epoch}; "
+                f"try a lower learning rate (now {self.options.lr:g})")
+
+    def _say(self, line: str) -> None:
+        if not self.quiet:
+            tqdm.write(line, file=sys.stdout)
+
+
+def _epoch_line(r: dict, total_epochs: int) -> str:
+    """E.g. 'epoch  3/10  train -ELBO 110.21 (recon 85.30 + KL 24.91)  test ...  2.0 s'."""
+    width = len(str(total_epochs))
+    line = (f"epoch {r['epoch']:>{width}}/{total_epochs}  "
+            f"train -ELBO {r['train_nelbo']:.2f} (recon {r['train_recon']:.2f} + KL {r['train_kl']:.2f})  "
+            f"test -ELBO {r['test_nelbo']:.2f} (recon {r['test_recon']:.2f} + KL {r['test_kl']:.2f})")
+    if "test_iwae_nll" in r:
+        line += f"  test IWAE(K={r['iwae_k']}) {r['test_iwae_nll']:.2f}"
+    if r["beta"] < 1:
+        line += f"  beta {r['beta']:.2f}"
+    return line + f"  {r['epoch_time_s']:.1f} s"
+
+
+# --------------------------------------------------------------------------
+# Run folders and metrics files
+# --------------------------------------------------------------------------
+
+def new_run_dir(root="runs", model_config: dict | None = None) -> Path:
+    """A fresh folder root/YYYYmmdd-HHMMSS-<model>, e.g. runs/20250101-120000-vae-784-400-20."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = stamp
+    if model_config:
+        sizes = [model_config.get("input_dim"), *model_config.get("hidden_dims", []),
+                 model_config.get("latent_dim")]
+        name += "-" + "-".join([str(model_config.get("model", "vae"))] +
+                               [str(s) for s in sizes if s is not None])
+    root = Path(root)
+    candidate, n = root / name, 1
+    while candidate.exists():  # two runs started in the same second
+        n += 1
+        candidate = root / f"{name}-{n}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def write_run_config(run_dir, model, options: TrainOptions, argv=None) -> Path:
+    """config.json: a readable record of the run (the checkpoint is what resumes it)."""
+    path = Path(run_dir) / CONFIG_NAME
+    record = {"model": model.config, "options": options.to_dict(),
+              "backend": model.backend.name, "command": argv,
+              "created": datetime.now().isoformat(timespec="seconds")}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def read_metrics(run_dir) -> list[dict]:
+    """The per-epoch records of ``metrics.jsonl`` (an empty list if there is none)."""
+    path = Path(run_dir) / METRICS_NAME
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append_json_line(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _rewind_metrics(path: Path, epoch: int) -> list[dict]:
+    """Drop records after ``epoch`` (written after the last checkpoint); returns the rest."""
+    records = read_metrics(path.parent)
+    kept = [r for r in records if r.get("epoch", 0) <= epoch]
+    if len(kept) != len(records):
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    return kept
+
+
+__all__ = ["TrainOptions", "Trainer", "Dataset", "load_dataset", "kl_weight",
+           "TrainingInterrupted", "TrainingDiverged", "new_run_dir", "write_run_config",
+           "read_metrics", "METRICS_NAME", "CONFIG_NAME"]

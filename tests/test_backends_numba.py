@@ -1,0 +1,328 @@
+"""Specification of the Numba backend (numpy_vae/backends/numba_ops.py).
+
+Every twin is held to its NumPy reference in numpy_vae/ops.py, in float32
+and float64, on random shapes that include a batch of 1 and odd widths.  A
+whole training step (loss and every gradient) and a few Adam steps must
+agree between the "numpy" and "numba" backends.
+
+Tolerances, and why:
+
+- ``SAME_ORDER`` (every kernel test): each twin does the reference's
+  operations in the reference's order, lets NumPy evaluate exp, log and
+  tanh, and lets NumPy's pairwise ``sum`` add up the Bernoulli NLL.  On our
+  machines the results are bit-identical.  The margin, a few ulp (float32
+  eps = 6e-8, float64 eps = 1.1e-16), leaves room for a compiler that fuses
+  a * b + c into one rounding (FMA) on another CPU.
+- ``MODEL`` (whole training steps): the same kernels plus the same BLAS on
+  the same inputs, so again equal here.  Were one rounding to differ, it
+  would travel through up to 4 matrix products and Adam's division by
+  sqrt(v); the margin is wider for that: float32 1e-5, float64 1e-12
+  (relative, and relative to the largest gradient for the absolute part).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import inspect
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+numba = pytest.importorskip("numba", reason="numba is not installed: pip install \"numpy-vae[numba]\"")
+
+from numpy_vae import VAE, Adam, BackendUnavailableError, available_backends, get_backend  # noqa: E402
+from numpy_vae import ops as ref  # noqa: E402
+from numpy_vae.backends import numba_ops as twin  # noqa: E402
+
+DTYPES = (np.float32, np.float64)
+SAME_ORDER = {np.float32: dict(rtol=4e-7, atol=1e-7), np.float64: dict(rtol=1e-15, atol=1e-15)}
+MODEL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+
+# (batch, width): batch 1 and odd widths up to 64, so vector loops have tails
+SHAPES = st.tuples(st.integers(1, 9), st.integers(1, 64))
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def _arrays(shape, dtype, seed, n=2):
+    """n arrays of ``shape``: normal values with scale 3, about 1 in 8 exactly 0
+    (the kink of relu and leaky_relu)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        a = 3 * rng.standard_normal(shape)
+        a[rng.random(shape) < 0.125] = 0.0
+        out.append(a.astype(dtype))
+    return out
+
+
+def _pixels(shape, dtype, seed):
+    """Targets in [0, 1] like MNIST: mostly 0, some 1, some in between."""
+    rng = np.random.default_rng(seed + 1)
+    x = rng.random(shape)
+    x[x < 0.6] = 0.0
+    x[x > 0.9] = 1.0
+    return x.astype(dtype)
+
+
+def assert_close(actual, expected, tol):
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, **tol)
+
+
+# --------------------------------------------------------------------------
+# The backend and its kernel namespace
+# --------------------------------------------------------------------------
+
+def test_numba_backend_is_numpy_arrays_with_twin_kernels():
+    bk = get_backend("numba", dtype="float32", seed=3)
+    assert bk.name == "numba" and bk.xp is np and bk.dtype == np.float32
+    assert isinstance(bk.rng, np.random.Generator)
+    assert bk.ops is twin
+    assert "numba" in available_backends()
+
+
+@pytest.mark.parametrize("name", ref.__all__)
+def test_every_reference_kernel_has_a_twin_with_its_signature(name):
+    assert inspect.signature(getattr(twin, name)) == inspect.signature(getattr(ref, name))
+
+
+def test_rng_state_round_trips_for_checkpoints():
+    bk = get_backend("numba", seed=5)
+    state = bk.get_rng_state()
+    first = bk.standard_normal((4,))
+    bk.set_rng_state(state)
+    np.testing.assert_array_equal(bk.standard_normal((4,)), first)
+
+
+# --------------------------------------------------------------------------
+# Each twin against its reference
+# --------------------------------------------------------------------------
+
+UNARY = ["relu", "tanh", "sigmoid", "softplus"]
+BACKWARD = ["relu_backward", "tanh_backward", "sigmoid_backward", "softplus_backward"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", UNARY + BACKWARD + ["leaky_relu", "leaky_relu_backward"])
+@settings(max_examples=20, deadline=None)
+@given(shape=SHAPES, seed=SEEDS)
+def test_activation_twin_matches_reference(name, dtype, shape, seed):
+    x, dy = _arrays(shape, dtype, seed)
+    if name in UNARY:
+        args = (x,)
+    elif name == "leaky_relu":
+        args = (x, 0.2)
+    elif name == "leaky_relu_backward":
+        args = (dy, x, 0.2)
+    else:
+        if name in ("tanh_backward", "sigmoid_backward"):  # these take the output y
+            x = getattr(ref, name.replace("_backward", ""))(x)
+        args = (dy, x)
+    assert_close(getattr(twin, name)(*args), getattr(ref, name)(*args), SAME_ORDER[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=20, deadline=None)
+@given(shape=SHAPES, seed=SEEDS)
+def test_bias_twins_match_reference(dtype, shape, seed):
+    y, dy = _arrays(shape, dtype, seed)
+    b = _arrays(shape[1:], dtype, seed + 7, n=1)[0]
+    expected = ref.add_bias(y.copy(), b)
+    y_twin = y.copy()
+    out = twin.add_bias(y_twin, b)
+    assert out is y_twin, "add_bias works in place and returns y"
+    assert_close(out, expected, SAME_ORDER[dtype])
+    assert_close(twin.bias_grad(dy), ref.bias_grad(dy), SAME_ORDER[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, seed=SEEDS)
+def test_bernoulli_twin_matches_reference(dtype, shape, seed):
+    logits = _arrays(shape, dtype, seed, n=1)[0]
+    x = _pixels(shape, dtype, seed)
+    nll, grad = twin.bernoulli_nll_and_grad(logits, x)
+    nll_ref, grad_ref = ref.bernoulli_nll_and_grad(logits, x)
+    assert_close(nll, nll_ref, SAME_ORDER[dtype])
+    assert_close(grad, grad_ref, SAME_ORDER[dtype])
+    assert_close(twin.bernoulli_nll(logits, x), nll_ref, SAME_ORDER[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bernoulli_twin_is_finite_at_extreme_logits(dtype):
+    logits = np.array([[-1e4, -100.0, 0.0, 100.0, 1e4]], dtype=dtype)
+    x = np.array([[0.0, 1.0, 0.5, 0.0, 1.0]], dtype=dtype)
+    nll, grad = twin.bernoulli_nll_and_grad(logits, x)
+    assert np.all(np.isfinite(nll)) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(nll, ref.bernoulli_nll(logits, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=20, deadline=None)
+@given(shape=SHAPES, seed=SEEDS, step=st.integers(1, 1000))
+def test_optimizer_twins_match_reference(dtype, shape, seed, step):
+    param, grad = _arrays(shape, dtype, seed)
+    m, v = _arrays(shape, dtype, seed + 1)
+    v = np.abs(v)  # a second moment is never negative
+    mine = [a.copy() for a in (param, m, v)]
+    theirs = [a.copy() for a in (param, m, v)]
+    assert twin.adam_update(mine[0], grad, mine[1], mine[2], 1e-3, 0.9, 0.999, 1e-8, step) is None
+    ref.adam_update(theirs[0], grad, theirs[1], theirs[2], 1e-3, 0.9, 0.999, 1e-8, step)
+    for a, b in zip(mine, theirs):
+        assert_close(a, b, SAME_ORDER[dtype])
+
+    mine, theirs = [param.copy(), m.copy()], [param.copy(), m.copy()]
+    twin.sgd_momentum_update(mine[0], grad, mine[1], 0.01, 0.9)
+    ref.sgd_momentum_update(theirs[0], grad, theirs[1], 0.01, 0.9)
+    for a, b in zip(mine, theirs):
+        assert_close(a, b, SAME_ORDER[dtype])
+
+
+def test_arrays_the_kernels_were_not_written_for_go_to_the_reference():
+    x, dy = _arrays((6, 10), np.float32, 0)
+    strided = x[:, ::2]                      # not contiguous
+    np.testing.assert_array_equal(twin.relu(strided), ref.relu(strided))
+    mixed = dy.astype(np.float64)            # two dtypes
+    np.testing.assert_array_equal(twin.relu_backward(mixed, x), ref.relu_backward(mixed, x))
+    ints = np.arange(-3, 3)
+    np.testing.assert_array_equal(twin.relu(ints), ref.relu(ints))
+
+
+def test_float32_kernels_compute_in_float32():
+    """A Python float constant in a Numba kernel is a float64 and drags the
+    whole expression into float64.  Compile each kernel afresh for float32
+    and check that Numba's type inference found no float64 value in it
+    (literals, which are cast before use, aside)."""
+    from numba import types
+    twin.compile_all("float32")
+    kernels = [k for name, k in vars(twin).items()
+               if name.startswith("_") and name.endswith("_kernel")]
+    assert len(kernels) >= 10
+    for kernel in kernels:
+        sig = next(s for s in kernel.signatures
+                   if all(getattr(a, "dtype", a) == types.float32 for a in s))
+        fresh = numba.njit(error_model="numpy")(kernel.py_func)
+        fresh.compile(sig)
+        typemap = fresh.overloads[sig].type_annotation.typemap
+        leaks = {v: t for v, t in typemap.items() if t == types.float64 and not v.startswith("$const")}
+        assert not leaks, f"{kernel.__name__} computes in float64: {leaks}"
+
+
+# --------------------------------------------------------------------------
+# Whole model: numpy and numba backends agree
+# --------------------------------------------------------------------------
+
+def _twin_models(dtype, **kwargs):
+    return (VAE(backend="numpy", dtype=dtype, seed=11, **kwargs),
+            VAE(backend="numba", dtype=dtype, seed=11, **kwargs))
+
+
+ARCHITECTURES = [dict(),  # the default MNIST model, 784-400-20, relu
+                 dict(input_dim=784, hidden_dims=(33, 17), latent_dim=3, activation="leaky_relu"),
+                 dict(input_dim=784, hidden_dims=(9,), latent_dim=2, activation="tanh"),
+                 dict(input_dim=784, hidden_dims=(9,), latent_dim=2, activation="sigmoid"),
+                 dict(input_dim=784, hidden_dims=(9,), latent_dim=2, activation="softplus")]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("arch", ARCHITECTURES, ids=lambda a: a.get("activation", "default"))
+@pytest.mark.parametrize("batch", [1, 7])
+def test_loss_and_grads_agree_across_numpy_and_numba(dtype, arch, batch):
+    a, b = _twin_models(dtype, **arch)
+    for name in a.params:  # the same seed and the same NumPy generator: the same init
+        np.testing.assert_array_equal(a.params[name], b.params[name])
+    x = _pixels((batch, 784), dtype, batch)
+    eps = np.random.default_rng(2).standard_normal((batch, a.latent_dim)).astype(dtype)
+    tol = MODEL[np.dtype(dtype).type]
+    loss_a, grads_a, info_a = a.loss_and_grads(x, eps=eps)
+    loss_b, grads_b, info_b = b.loss_and_grads(x, eps=eps)
+    np.testing.assert_allclose(loss_b, loss_a, **tol)
+    np.testing.assert_allclose(info_b["kl"], info_a["kl"], **tol)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        assert grads_b[name].dtype == np.dtype(dtype)
+        scale = np.abs(grads_a[name]).max() + 1
+        np.testing.assert_allclose(grads_b[name], grads_a[name], rtol=tol["rtol"],
+                                   atol=tol["rtol"] * scale, err_msg=name)
+
+
+def test_eps_drawn_by_each_backend_is_the_same():
+    """Both backends draw eps from a NumPy generator with the same seed."""
+    a, b = _twin_models("float64", hidden_dims=(9,), latent_dim=2)
+    x = _pixels((4, 784), np.float64, 0)
+    np.testing.assert_allclose(b.loss_and_grads(x)[0], a.loss_and_grads(x)[0], **MODEL[np.float64])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adam_training_steps_stay_close(dtype):
+    a, b = _twin_models(dtype, hidden_dims=(50,), latent_dim=4)
+    opt_a, opt_b = Adam(a.params, lr=1e-2, backend=a.backend), Adam(b.params, lr=1e-2, backend=b.backend)
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        x = _pixels((16, 784), dtype, int(rng.integers(1000)))
+        eps = rng.standard_normal((16, 4)).astype(dtype)
+        opt_a.step(a.loss_and_grads(x, eps=eps)[1])
+        opt_b.step(b.loss_and_grads(x, eps=eps)[1])
+    tol = MODEL[np.dtype(dtype).type]
+    for name in a.params:
+        np.testing.assert_allclose(b.params[name], a.params[name], err_msg=name, **tol)
+
+
+# --------------------------------------------------------------------------
+# Selecting the backend where numba is missing
+# --------------------------------------------------------------------------
+
+def test_missing_numba_gives_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` fail
+    with pytest.raises(BackendUnavailableError) as err:
+        get_backend("numba")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message == ("backend 'numba' needs the numba package, which is not installed: "
+                       'pip install "numpy-vae[numba]"')
+    assert available_backends() == ["numpy"] or "numba" not in available_backends()
+
+
+def test_broken_numba_install_gives_one_line(monkeypatch):
+    real_import = builtins.__import__
+
+    def failing_import(name, *args, **kwargs):
+        if name == "numba":
+            raise ImportError("Numba needs NumPy 2.3 or less.\nGot NumPy 2.4.")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    with pytest.raises(BackendUnavailableError) as err:
+        get_backend("numba")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "Numba needs NumPy 2.3 or less. Got NumPy 2.4." in message
+    assert 'pip install "numpy-vae[numba]"' in message
+
+
+# --------------------------------------------------------------------------
+# The benchmark script runs
+# --------------------------------------------------------------------------
+
+def test_benchmark_quick_run_prints_the_table():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_backends.py"
+    namespace = {"__name__": "bench_backends", "__file__": str(path)}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    out = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        namespace["main"](["--quick", "--backends", "numpy,numba"])
+    assert time.perf_counter() - start < 30
+    text = out.getvalue()
+    assert "s/epoch" in text and "x GEMM" in text
+    rows = [line.split() for line in text.splitlines()]
+    for name in ("numpy", "numba", "GEMM"):
+        assert sum(1 for r in rows if r and r[0] == name) == 2, (name, text)  # batch 128 and 1024
