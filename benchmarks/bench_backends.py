@@ -2,6 +2,7 @@
 
     python benchmarks/bench_backends.py            # ~2 minutes on 2 cores
     python benchmarks/bench_backends.py --quick    # smoke run, a few seconds
+    python benchmarks/bench_backends.py --kernels  # each kernel: NumPy vs Numba
 
 The model is the default MNIST VAE (784-400-20, Bernoulli, ReLU, Adam,
 float32).  Each backend that can run here gets one row per batch size:
@@ -54,7 +55,7 @@ INPUT, HIDDEN, LATENT = 784, 400, 20
 
 def load_data(quick: bool):
     """MNIST training images as (n, 784) float32 in [0, 1], or random stand-ins."""
-    n = 4096 if quick else 60000
+    n = 2048 if quick else 60000
     try:
         from numpy_vae.data import mnist_arrays
         x = mnist_arrays(quiet=True)[0][:n]
@@ -197,6 +198,172 @@ def numba_compile_times():
     return runs[0][0], runs[0][1], runs[1][1]
 
 
+# --- kernel by kernel (--kernels) ------------------------------------------
+
+def _median_us(f, repeats=7, number=200):
+    """Median over ``repeats`` of the mean time of ``number`` calls, in us."""
+    f()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            f()
+        times.append((time.perf_counter() - start) / number * 1e6)
+    return statistics.median(times)
+
+
+def _alternatives():
+    """Numba versions we measured and did not keep (see benchmarks/NOTES.md)."""
+    import math
+    import numba
+
+    jit = numba.njit(error_model="numpy", cache=False)
+
+    @jit
+    def bernoulli_all_in_numba(logits, x, nll, grad):   # exp and log per element, scalar libm
+        zero, one = logits.dtype.type(0), logits.dtype.type(1)
+        for i in range(logits.shape[0]):
+            total = zero
+            for j in range(logits.shape[1]):
+                l, e = logits[i, j], math.exp(-abs(logits[i, j]))
+                total += max(l, zero) - x[i, j] * l + math.log(one + e)
+                grad[i, j] = (one if l >= zero else e) / (one + e) - x[i, j]
+            nll[i] = total
+
+    @jit
+    def tanh_loop(x, y):
+        for i in range(x.size):
+            y[i] = math.tanh(x[i])
+
+    def adam_kernel(param, grad, m, v, beta1, c1, beta2, c2, step_size, eps_hat):
+        for i in numba.prange(param.size):
+            g = grad[i]
+            m[i] = beta1 * m[i] + c1 * g
+            v[i] = beta2 * v[i] + c2 * (g * g)
+            param[i] -= step_size * (m[i] / (math.sqrt(v[i]) + eps_hat))
+
+    adam_parallel = numba.njit(error_model="numpy", parallel=True)(adam_kernel)
+
+    @jit
+    def reparameterize_kl(mu, logvar, eps, z, std, var_minus_1, kl):
+        half = mu.dtype.type(0.5)
+        for i in range(mu.shape[0]):
+            total = mu.dtype.type(0)
+            for j in range(mu.shape[1]):
+                std[i, j] = math.exp(half * logvar[i, j])
+                z[i, j] = mu[i, j] + std[i, j] * eps[i, j]
+                var_minus_1[i, j] = math.expm1(logvar[i, j])
+                total += mu[i, j] * mu[i, j] + var_minus_1[i, j] - logvar[i, j]
+            kl[i] = half * total
+
+    return bernoulli_all_in_numba, tanh_loop, adam_parallel, reparameterize_kl
+
+
+def _gpu_kernel_timer(cases):
+    """name -> median GPU microseconds of that case's CuPy twin, timed with
+    cupyx.profiler.benchmark; None without CuPy and a GPU."""
+    try:
+        bk = get_backend("cupy")
+    except BackendUnavailableError:
+        return None
+    import cupy
+    from cupyx.profiler import benchmark
+
+    class OnGpu:
+        """Stands in for an ops module: moves a case's NumPy arrays to the GPU
+        on its first call, then calls the CuPy twin on those copies."""
+
+        def __init__(self):
+            self.args = None
+
+        def __getattr__(self, kernel):
+            def call(*args):
+                if self.args is None:
+                    self.args = [cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+                return getattr(bk.ops, kernel)(*self.args)
+            return call
+
+    def timer(name):
+        call = next(c for n, _, c in cases if n == name)
+        ops = OnGpu()
+        result = benchmark(lambda: call(ops), n_repeat=200, n_warmup=10)
+        return float(np.median(result.gpu_times[0])) * 1e6
+
+    return timer
+
+
+def kernel_table(batch=128):
+    """Each hot kernel on the shapes of the default model, NumPy vs Numba."""
+    from numpy_vae import ops as ref
+    from numpy_vae.backends import numba_ops as nb
+    from numpy_vae.kl import GaussianKL
+    from numpy_vae.reparameterize import Reparameterize
+
+    get_backend("numpy")  # the allocator setting the backends make (numpy_vae/_memory.py)
+    nb.compile_all("float32")
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    h, dh = (rng.standard_normal((batch, HIDDEN), dtype=f32) for _ in range(2))
+    logits = rng.standard_normal((batch, INPUT), dtype=f32) * 3 - 4     # mostly "off" pixels
+    x = (rng.random((batch, INPUT), dtype=f32) < 0.2).astype(f32)
+    b = rng.standard_normal(HIDDEN, dtype=f32)
+    W, gW = (rng.standard_normal((INPUT, HIDDEN), dtype=f32) for _ in range(2))
+    m, v = np.zeros_like(W), np.ones_like(W)
+    cases = [
+        ("relu", f"{batch}x{HIDDEN}", lambda k: k.relu(h)),
+        ("relu_backward", f"{batch}x{HIDDEN}", lambda k: k.relu_backward(dh, h)),
+        ("leaky_relu", f"{batch}x{HIDDEN}", lambda k: k.leaky_relu(h, 0.01)),
+        ("leaky_relu_backward", f"{batch}x{HIDDEN}", lambda k: k.leaky_relu_backward(dh, h, 0.01)),
+        ("tanh", f"{batch}x{HIDDEN}", lambda k: k.tanh(h)),
+        ("tanh_backward", f"{batch}x{HIDDEN}", lambda k: k.tanh_backward(dh, h)),
+        ("sigmoid", f"{batch}x{HIDDEN}", lambda k: k.sigmoid(h)),
+        ("sigmoid_backward", f"{batch}x{HIDDEN}", lambda k: k.sigmoid_backward(dh, h)),
+        ("softplus", f"{batch}x{HIDDEN}", lambda k: k.softplus(h)),
+        ("softplus_backward", f"{batch}x{HIDDEN}", lambda k: k.softplus_backward(dh, h)),
+        ("add_bias", f"{batch}x{HIDDEN}", lambda k: k.add_bias(h, b)),
+        ("bias_grad", f"{batch}x{HIDDEN}", lambda k: k.bias_grad(dh)),
+        ("bernoulli_nll_and_grad", f"{batch}x{INPUT}", lambda k: k.bernoulli_nll_and_grad(logits, x)),
+        ("adam_update", f"{INPUT}x{HIDDEN}", lambda k: k.adam_update(W, gW, m, v, 1e-3, 0.9, 0.999, 1e-8, 3)),
+        ("sgd_momentum_update", f"{INPUT}x{HIDDEN}", lambda k: k.sgd_momentum_update(W, gW, m, 1e-3, 0.9)),
+    ]
+    gpu = _gpu_kernel_timer(cases)
+    print(f"{'kernel':<24}{'shape':>9}{'numpy us':>10}{'numba us':>10}{'speed-up':>10}"
+          + (f"{'cupy us':>10}" if gpu else ""))
+    for name, shape, call in cases:
+        number = 20 if "update" in name else 200
+        # interleave the two, several times, so that load from other programs hits both
+        pairs = [(_median_us(lambda: call(ref), 3, number), _median_us(lambda: call(nb), 3, number))
+                 for _ in range(3)]
+        t_ref = statistics.median(p[0] for p in pairs)
+        t_nb = statistics.median(p[1] for p in pairs)
+        print(f"{name:<24}{shape:>9}{t_ref:>10.1f}{t_nb:>10.1f}{t_ref / t_nb:>10.2f}"
+              + (f"{gpu(name):>10.1f}" if gpu else ""))
+
+    bern_all, tanh_loop, adam_par, rkl = _alternatives()
+    nll, grad, y = np.empty(batch, f32), np.empty_like(logits), np.empty_like(h)
+    mu, logvar, eps = (rng.standard_normal((batch, LATENT), dtype=f32) for _ in range(3))
+    z, std, vm1, kl = np.empty_like(mu), np.empty_like(mu), np.empty_like(mu), np.empty(batch, f32)
+    bk = get_backend("numpy")
+    rep, gkl = Reparameterize(bk), GaussianKL(bk)
+    args = [f32(a) for a in (0.9, 0.1, 0.999, 0.001, 1e-3, 1e-8)]
+    print("alternatives not taken (same shapes; numba us vs the kept version's):")
+    for label, kept, alt in [
+        ("bernoulli, exp+log in the numba loop", lambda: nb.bernoulli_nll_and_grad(logits, x),
+         lambda: bern_all(logits, x, nll, grad)),
+        ("tanh as a numba loop", lambda: nb.tanh(h), lambda: tanh_loop(h.reshape(-1), y.reshape(-1))),
+        ("adam_update with parallel=True", lambda: nb.adam_update(W, gW, m, v, 1e-3, 0.9, 0.999, 1e-8, 3),
+         lambda: adam_par(W.reshape(-1), gW.reshape(-1), m.reshape(-1), v.reshape(-1), *args)),
+        ("reparameterize + KL fused (numba)",
+         lambda: (rep.forward(mu, logvar, eps), gkl.forward(mu, logvar)),
+         lambda: rkl(mu, logvar, eps, z, std, vm1, kl)),
+    ]:
+        number = 20 if "adam" in label else 200
+        pairs = [(_median_us(kept, 3, number), _median_us(alt, 3, number)) for _ in range(3)]
+        t_kept = statistics.median(p[0] for p in pairs)
+        t_alt = statistics.median(p[1] for p in pairs)
+        print(f"  {label:<40} kept {t_kept:8.1f}   alternative {t_alt:8.1f}")
+
+
 # --- the table -------------------------------------------------------------
 
 def available(names):
@@ -211,7 +378,7 @@ def available(names):
     return out
 
 
-def run_batch_size(names, x, batch, epochs, peak_steps):
+def run_batch_size(names, x, batch, epochs, warm_steps, peak_steps):
     trainers = {name: Trainer(name, x, batch) for name in names}
     floors = {}
     for t in trainers.values():
@@ -221,7 +388,7 @@ def run_batch_size(names, x, batch, epochs, peak_steps):
     times = {name: [] for name in trainers}
     floor_times = {key: [] for key in floors}
     for t in trainers.values():           # warm-up: compile, fill caches and pools
-        t.steps(t.slices[:20])
+        t.steps(t.slices[:warm_steps])
     for f in floors.values():
         f.epoch()
     for _ in range(epochs):               # interleaved, see the module docstring
@@ -243,24 +410,33 @@ def run_batch_size(names, x, batch, epochs, peak_steps):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="4096 examples, 2 epochs, no compile timing")
-    p.add_argument("--epochs", type=int, default=None, help="timed epochs per backend (default 5; 2 with --quick)")
+    p.add_argument("--quick", action="store_true", help="2048 examples, 1 epoch, no compile timing")
+    p.add_argument("--epochs", type=int, default=None, help="timed epochs per backend (default 5; 1 with --quick)")
     p.add_argument("--backends", default="numpy,numba,cupy")
+    p.add_argument("--kernels", action="store_true", help="time each kernel, NumPy vs Numba, and stop")
     args = p.parse_args(argv)
-    epochs = args.epochs or (2 if args.quick else 5)
+    if args.kernels:
+        kernel_table()
+        return
+    epochs = args.epochs or (1 if args.quick else 5)
 
     x, source = load_data(args.quick)
     names = available(args.backends.split(","))
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     print(f"data: {source}, {len(x)} examples of {x.shape[1]} pixels; model {INPUT}-{HIDDEN}-{LATENT} float32; "
-          f"median of {epochs} epochs; {os.cpu_count()} CPUs")
+          f"median of {epochs} epochs; {os.cpu_count()} CPUs, BLAS threads: {blas_threads}; "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'backend':<18}{'batch':>6}{'s/epoch':>10}{'samples/s':>11}{'x GEMM':>8}{'peak MB':>9}")
     all_times = {}
     for batch in (128, 1024):
-        rows, times = run_batch_size(names, x, batch, epochs, peak_steps=5 if args.quick else 20)
+        rows, times = run_batch_size(names, x, batch, epochs, warm_steps=2 if args.quick else 20,
+                                     peak_steps=2 if args.quick else 20)
         all_times[batch] = times
         for name, b, sec, rate, ratio, peak in rows:
             peak_s = "" if peak is None else f"{peak:9.1f}"
             print(f"{name:<18}{b:>6}{sec:>10.3f}{rate:>11.0f}{ratio:>8.2f}{peak_s}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (above {os.cpu_count()}: other programs "
+          f"competed for the CPUs, absolute times are inflated; compare the ratios)")
     for batch, times in all_times.items():
         for name, ts in times.items():
             print(f"  epochs, batch {batch}, {name}: " + " ".join(f"{t:.3f}" for t in ts))

@@ -5,10 +5,11 @@ Two jobs:
 1. Speed (the default).  Seconds per epoch of ConvVAE training steps
    (loss_and_grads + Adam) at batch 128, float32, on MNIST-shaped random
    data: ``--steps`` steps are timed ``--chunks`` times, and the median
-   chunk is extrapolated to 469 steps, one epoch of 60,000 images.  Each
-   conv layer's col2im is swapped between the NumPy reference and its Numba
-   twin (numpy_vae/im2col.py), and col2im is also timed alone on the shapes
-   the model gives it.
+   chunk is extrapolated to 469 steps, one epoch of 60,000 images.  Three
+   variants: the NumPy backend; the NumPy backend with the conv layers'
+   col2im swapped for its Numba twin (numpy_vae/im2col.py), which isolates
+   what the twin buys; the Numba backend (its elementwise twins and the
+   col2im twin).  col2im is also timed alone on the shapes the model gives it.
 
        python benchmarks/bench_conv.py
        python benchmarks/bench_conv.py --steps 20 --chunks 5
@@ -36,6 +37,7 @@ import time
 
 import numpy as np
 
+from numpy_vae.backend import BackendUnavailableError
 from numpy_vae.conv import Conv2D, ConvTranspose2D
 from numpy_vae.conv_vae import ConvVAE
 from numpy_vae.im2col import col2im, col2im_numba, im2col
@@ -43,6 +45,7 @@ from numpy_vae.optim import Adam
 
 STEPS_PER_EPOCH = 469  # ceil(60000 / 128)
 COL2IM = {"numpy": col2im, "numba": col2im_numba}
+VARIANTS = ("numpy", "numpy+numba-col2im", "numba")
 
 
 def _conv_layers(model):
@@ -50,12 +53,14 @@ def _conv_layers(model):
             if isinstance(layer, (Conv2D, ConvTranspose2D))]
 
 
-def time_training(col2im_name, steps, chunks, batch, channels, seed=0):
-    """Median seconds per step over ``chunks`` runs of ``steps`` steps."""
-    model = ConvVAE(channels=channels, dtype="float32", seed=seed)
-    for layer in _conv_layers(model):
-        # normally chosen from the backend (im2col.col2im_for); forced here
-        layer._col2im = COL2IM[col2im_name]
+def training_step(variant, batch, channels, seed=0):
+    """A function running one training step of a fresh ConvVAE (warmed up)."""
+    backend = "numba" if variant == "numba" else "numpy"
+    model = ConvVAE(channels=channels, dtype="float32", seed=seed, backend=backend)
+    if variant == "numpy+numba-col2im":
+        for layer in _conv_layers(model):
+            # normally chosen from the backend (im2col.col2im_for); forced here
+            layer._col2im = col2im_numba
     opt = Adam(model.params, lr=1e-3, backend=model.backend)
     x = np.random.default_rng(seed).random((batch, model.input_dim), dtype=np.float32)
 
@@ -65,12 +70,28 @@ def time_training(col2im_name, steps, chunks, batch, channels, seed=0):
 
     for _ in range(3):  # warm-up: allocator, Numba compilation
         step()
-    times = []
+    return step
+
+
+def time_training(variants, steps, chunks, batch, channels):
+    """Seconds per step of each chunk of ``steps`` steps, per variant.
+
+    The variants take turns chunk by chunk, so that a change in the load of a
+    shared machine hits them all alike.
+    """
+    steps_of = {}
+    for name in variants:
+        try:
+            steps_of[name] = training_step(name, batch, channels)
+        except BackendUnavailableError as err:
+            print(f"{name:20s} unavailable: {err}")
+    times = {name: [] for name in steps_of}
     for _ in range(chunks):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append((time.perf_counter() - start) / steps)
+        for name, step in steps_of.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            times[name].append((time.perf_counter() - start) / steps)
     return times
 
 
@@ -104,12 +125,12 @@ def bench_speed(args):
           f"{os.cpu_count()} CPUs")
     print(f"seconds per epoch = median over {args.chunks} chunks of {args.steps} steps "
           f"(seconds per step) x {STEPS_PER_EPOCH} steps, extrapolated; evaluation not included\n")
-    print(f"{'col2im':8s} {'ms/step':>9s} {'s/epoch':>9s}   chunks (ms/step)")
-    for name in args.col2im:
-        times = time_training(name, args.steps, args.chunks, args.batch, channels)
+    print(f"{'variant':20s} {'ms/step':>9s} {'s/epoch':>9s}   chunks (ms/step)")
+    for name, times in time_training(args.variants, args.steps, args.chunks,
+                                     args.batch, channels).items():
         med = statistics.median(times)
         chunk_list = ", ".join(f"{1e3 * t:.1f}" for t in times)
-        print(f"{name:8s} {1e3 * med:9.1f} {med * STEPS_PER_EPOCH:9.1f}   {chunk_list}")
+        print(f"{name:20s} {1e3 * med:9.1f} {med * STEPS_PER_EPOCH:9.1f}   {chunk_list}")
     print("\ncol2im alone (median ms):")
     for row in time_col2im(args.batch, channels):
         print(f"  {str(row['shape']):18s} numpy {row['numpy']:6.2f}  numba {row['numba']:6.2f}"
@@ -150,7 +171,7 @@ def main(argv=None):
     p.add_argument("--chunks", type=int, default=3, help="timed chunks (the median is reported)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--channels", type=int, nargs=2, default=(32, 64))
-    p.add_argument("--col2im", nargs="+", default=list(COL2IM), choices=list(COL2IM))
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--mnist-minutes", type=float, default=None,
                    help="train on MNIST for about this many minutes instead of timing")
     p.add_argument("--max-epochs", type=int, default=100)

@@ -235,8 +235,8 @@ for k in (4, 16):  # logvar = -2 and logvar = 1
 #   differences through fresh draws are noise.
 # * Drawing eps first and computing z = mu + exp(logvar / 2) * eps makes z a
 #   smooth function of mu and logvar.  Its gradients, dmu = dz and
-#   dlogvar = dz * eps * sigma / 2, match finite differences to about 1e-9
-#   and average to the true gradient of the expected loss.
+#   dlogvar = dz * eps * sigma / 2, match finite differences to 1e-8 or
+#   better and average to the true gradient of the expected loss.
 # * z = mu + exp(logvar) * eps samples with standard deviation sigma^2 and
 #   follows the gradient of a different distribution from the one the KL term
 #   measures.  Training still "works" -- it just trains the wrong model.

@@ -40,7 +40,7 @@ from numpy_vae import VAE
 
 settings = setup("Lesson 07: the latent space three ways")
 data = load_digits(settings)
-epochs = settings.pick(3, 10)
+epochs = settings.pick(2, 10)
 
 # %% [markdown]
 # ## A loss made of the KL term alone
@@ -133,7 +133,8 @@ for name, model in models.items():
 # Top: one sample code per test digit, coloured by digit; the dashed circle
 # is two standard deviations of the prior N(0, I).  Note the very different
 # axis scales.  Bottom: 36 codes drawn from the prior, decoded -- what each
-# model would *generate*.
+# model would *generate*.  The KL-only decoder was never trained: its
+# "samples" are the noise of its random initial weights.
 
 # %%
 fig, axes = plt.subplots(2, 3, figsize=(16, 10), gridspec_kw={"height_ratios": [1.1, 1]})
@@ -149,8 +150,10 @@ savefig(fig, "07_latent_three_ways.png")
 # %% [markdown]
 # ## What we learned
 #
-# * Reconstruction alone: well separated classes, tiny clouds, codes far
-#   outside N(0, I) -- prior samples land in gaps and decode to smudges.
+# * Reconstruction alone: well separated classes, tiny clouds (sigma of a
+#   few thousandths), codes spread far outside N(0, I).  The prior covers
+#   only the middle of that spread, so prior samples decode to the few
+#   digits whose codes happen to sit near the origin, and to blends of them.
 # * KL alone: a perfect match to the prior and no information about the
 #   digit (5-NN accuracy at chance); the decoder never learns anything.
 # * Both: the classes arranged inside the prior's circle, so prior samples

@@ -33,7 +33,7 @@ from numpy_vae import VAE
 
 settings = setup("Lesson 08: generating digits")
 data = load_digits(settings)
-epochs = settings.pick(4, 10)
+epochs = settings.pick(3, 10)
 
 print("a 20-dimensional VAE, for samples, interpolation and arithmetic:")
 vae20 = VAE(latent_dim=20, seed=0)

@@ -119,7 +119,7 @@ def load_digits(settings, n_train_quick=5000, n_test_quick=1000, dtype="float32"
         print("! MNIST is not in the cache, and quick mode does not download it:")
         print(f"!   {first_line}")
         print("! Using SYNTHETIC seven-segment digits instead.  The figures will NOT look")
-        print("! like MNIST.  Run any lesson without --quick to fetch MNIST once.")
+        print("! like MNIST.  Run a lesson without --quick to fetch MNIST (numpy_vae/data.py).")
         print("!" * 78 + "\n")
         x_train, y_train = synthetic_digits(n_train_quick, seed=1, dtype=dtype)
         x_test, y_test = synthetic_digits(n_test_quick, seed=2, dtype=dtype)
@@ -177,18 +177,22 @@ def binarize_batch(x, rng):
 # Pictures
 # --------------------------------------------------------------------------
 
-def show(ax, images, ncols, title=None):
+def show(ax, images, ncols, title=None, row_labels=None):
     """Draw (n, 784) images on ``ax``, ``ncols`` per row, 0 black and 1 white.
 
-    The tiling is ``image_grid`` of numpy_vae/plots.py (grey gaps between images).
+    The tiling is ``image_grid`` of numpy_vae/plots.py (grey gaps between
+    images); ``row_labels`` writes one label left of each row.
     """
     from numpy_vae.plots import image_grid
 
     images = np.asarray(images)
-    ax.imshow(image_grid(images, -(-len(images) // ncols), ncols), cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
+    nrows = -(-len(images) // ncols)
+    ax.imshow(image_grid(images, nrows, ncols), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
+    if row_labels is not None:
+        ax.set_yticks([1 + 29 * r + 14 for r in range(nrows)], row_labels, fontsize=9)
+        ax.tick_params(axis="y", length=0)
     if title:
         ax.set_title(title, fontsize=10)
 
@@ -230,7 +234,7 @@ def evaluate(model, x, seed=0):
 
 
 def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
-          seed=0, x_test=None, loss_and_grads=None, label="", quiet=False):
+          seed=0, x_test=None, loss_and_grads=None, after_epoch=None, label="", quiet=False):
     """Lesson 06's loop: shuffle, batches, loss_and_grads, Adam step.
 
     beta: a number, or a function step -> number (KL warm-up, lesson 10).
@@ -238,6 +242,8 @@ def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
     x_test: if given, the test ELBO is computed after every epoch.
     loss_and_grads: replaces ``model.loss_and_grads(x, beta=beta)`` (lesson 07
         trains on the KL term alone with it).
+    after_epoch: called as after_epoch(epoch) after each epoch (lesson 10 watches
+        the decoder's variances with it).
     Returns the history: per-step "loss", "recon", "kl", "beta" and
     per-epoch "test_elbo" (if x_test is given).
     """
@@ -269,4 +275,6 @@ def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
             line += f"  test ELBO {history['test_elbo'][-1]:7.2f}"
         if not quiet:
             print(line + f"  [{time.time() - t0:.1f} s]")
+        if after_epoch is not None:
+            after_epoch(epoch)
     return history

@@ -122,9 +122,13 @@ def get_backend(name: str | Backend | None = None, dtype: str = "float32",
     """
     if isinstance(name, Backend):
         return name
-    if str(np.dtype(dtype)) not in _DTYPES:
+    try:
+        dtype_name = str(np.dtype(dtype))
+    except TypeError:  # a name NumPy does not know, e.g. "float3"
+        dtype_name = None
+    if dtype_name not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
-    return _make_backend(resolve_backend_name(name), str(np.dtype(dtype)), seed)
+    return _make_backend(resolve_backend_name(name), dtype_name, seed)
 
 
 def _make_backend(name: str, dtype: str, seed: int | None) -> Backend:

@@ -221,15 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the model in float64, compute its gradients on a small random batch\n"
                     "with fixed noise, and compare each parameter array with a finite-difference\n"
                     "estimate (on --max-elements random elements per array).  Prints the largest\n"
-                    "relative error per array; exits with 1 if one reaches --threshold.")
+                    "relative error per array; exits with 1 if one reaches --threshold.\n\n"
+                    "A finite difference whose step straddles a ReLU kink is not a derivative, so\n"
+                    "when an array fails, the same elements are checked again with a 10x smaller\n"
+                    "step and each array keeps its smaller error: a kink's error shrinks with the\n"
+                    "step, a wrong backward pass stays wrong at every step.")
     _add_model_options(gradcheck, with_dtype=False)
     gradcheck.add_argument("--batch", type=_positive_int, default=4, help="examples in the batch")
     gradcheck.add_argument("--max-elements", type=_non_negative_int, default=20,
                            help="elements checked per parameter array (0: all of them; slow "
                                 "for big models)")
     gradcheck.add_argument("--beta", type=_non_negative_float, default=1.0, help="KL weight")
-    gradcheck.add_argument("--threshold", type=_positive_float, default=1e-6,
-                           help="largest acceptable relative error")
+    gradcheck.add_argument("--threshold", type=_positive_float, default=1e-4,
+                           help="largest acceptable relative error: a wrong backward pass gives "
+                                "1e-2 or more, rounding in the finite differences of the "
+                                "784-400-20 model up to about 1e-5")
     gradcheck.add_argument("--seed", type=_non_negative_int, default=0,
                            help="seeds the weights, the batch, the noise and the elements checked")
     gradcheck.set_defaults(func=_cmd_gradcheck, parser=gradcheck)
@@ -300,50 +306,66 @@ def _given(argv, flag):
 
 
 def _cmd_train(args, parser, argv) -> int:
-    from numpy_vae import plots
-    from numpy_vae.train import (Trainer, TrainingDiverged, TrainingInterrupted, TrainOptions,
-                                 load_dataset, new_run_dir, write_run_config)
+    from numpy_vae.train import Trainer, TrainOptions, load_dataset, new_run_dir, write_run_config
 
-    say = (lambda *a: None) if args.quiet else print
     if args.resume is not None:
-        fixed = [flag for flag in _FIXED_WHEN_RESUMING if _given(argv, flag)]
-        if fixed:
-            parser.error(f"{', '.join(fixed)} cannot be given with --resume: a resumed run keeps "
-                         f"its saved settings (allowed: --epochs, --backend, --data-dir, "
-                         f"--eval-iwae-k, --quiet)")
-        changes = {}
-        if _given(argv, "--data-dir"):
-            changes["data_dir"] = _absolute(args.data_dir)
-        if _given(argv, "--eval-iwae-k"):
-            changes["eval_iwae_k"] = args.eval_iwae_k
-        trainer = Trainer.from_checkpoint(
-            args.resume, backend=args.backend, quiet=args.quiet,
-            epochs=args.epochs if _given(argv, "--epochs") else None, **changes)
-        say(f"resuming {trainer.run_dir} after epoch {trainer.epoch} of {trainer.options.epochs}")
-    else:
-        config = _model_config(args, args.dtype)
-        model = _build_model(config, args.backend)
-        options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                               kl_warmup=args.kl_warmup, binarize=args.binarize, seed=args.seed,
-                               eval_iwae_k=args.eval_iwae_k, data_dir=_absolute(args.data_dir),
-                               subset=args.subset)
-        if args.run_dir is not None:
-            run_dir = Path(args.run_dir)
-            if (run_dir / "checkpoint.npz").exists():
-                raise CheckpointError(f"{run_dir} already holds a run; continue it with "
-                                      f"--resume {run_dir}, or choose another --run-dir")
-            run_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            run_dir = new_run_dir("runs", config)
-        trainer = Trainer(model, options, run_dir, quiet=args.quiet)
-        write_run_config(run_dir, model, options, argv=[PROG, *argv])
+        trainer = _resumed_trainer(args, parser, argv)
+        options = trainer.options
+        data = load_dataset(options.data_dir, subset=options.subset, binarize_mode=options.binarize,
+                            dtype=str(trainer.model.backend.dtype), quiet=args.quiet)
+        if not args.quiet:
+            print(f"resuming {trainer.run_dir} after epoch {trainer.epoch} of {options.epochs}")
+        return _train(trainer, data, args.quiet)
 
-    model, options = trainer.model, trainer.options
+    config = _model_config(args, args.dtype)
+    model = _build_model(config, args.backend)
+    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           kl_warmup=args.kl_warmup, binarize=args.binarize, seed=args.seed,
+                           eval_iwae_k=args.eval_iwae_k, data_dir=_absolute(args.data_dir),
+                           subset=args.subset)
+    if args.run_dir is not None and (Path(args.run_dir) / "checkpoint.npz").exists():
+        raise CheckpointError(f"{args.run_dir} already holds a run; continue it with "
+                              f"--resume {args.run_dir}, or choose another --run-dir")
     data = load_dataset(options.data_dir, subset=options.subset, binarize_mode=options.binarize,
-                        dtype=str(model.backend.dtype), quiet=args.quiet)
-    say(f"{model} with {model.num_params:,} parameters")
-    say(f"{len(data.x_train)} training and {len(data.x_test)} test images, binarize={options.binarize}; "
-        f"run folder {trainer.run_dir}")
+                        dtype=args.dtype, quiet=args.quiet)
+    # the run folder is made only once the data is there: no empty folders after errors
+    if args.run_dir is not None:
+        run_dir = Path(args.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = new_run_dir("runs", config)
+    write_run_config(run_dir, model, options, argv=[PROG, *argv])
+    return _train(Trainer(model, options, run_dir, quiet=args.quiet), data, args.quiet)
+
+
+def _resumed_trainer(args, parser, argv):
+    from numpy_vae.train import Trainer
+
+    fixed = [flag for flag in _FIXED_WHEN_RESUMING if _given(argv, flag)]
+    if fixed:
+        parser.error(f"{', '.join(fixed)} cannot be given with --resume: a resumed run keeps "
+                     f"its saved settings (allowed: --epochs, --backend, --data-dir, "
+                     f"--eval-iwae-k, --quiet)")
+    changes = {}
+    if _given(argv, "--epochs"):
+        changes["epochs"] = args.epochs
+    if _given(argv, "--data-dir"):
+        changes["data_dir"] = _absolute(args.data_dir)
+    if _given(argv, "--eval-iwae-k"):
+        changes["eval_iwae_k"] = args.eval_iwae_k
+    return Trainer.from_checkpoint(args.resume, backend=args.backend, quiet=args.quiet, **changes)
+
+
+def _train(trainer, data, quiet) -> int:
+    """Fit, draw the figures, print the summary; the exit code."""
+    from numpy_vae import plots
+    from numpy_vae.train import TrainingDiverged, TrainingInterrupted
+
+    model = trainer.model
+    if not quiet:
+        print(f"{model} with {model.num_params:,} parameters")
+        print(f"{len(data.x_train)} training and {len(data.x_test)} test images "
+              f"(binarize={trainer.options.binarize}); run folder {trainer.run_dir}")
     try:
         history = trainer.fit(data)
     except TrainingInterrupted as stop:
@@ -361,14 +383,15 @@ def _cmd_train(args, parser, argv) -> int:
 
     if plots.available():
         figures = plots.plot_all(model, history, data.x_test, data.y_test, trainer.run_dir)
-        say(f"figures: {', '.join(p.name for p in figures)}")
+        if not quiet:
+            print(f"figures: {', '.join(p.name for p in figures)}")
     else:
         print(f"figures skipped: matplotlib is not installed (install it with: {plots.INSTALL_HINT})")
     if history:
         last = history[-1]
         times = [r["epoch_time_s"] for r in history]
-        print(f"test negative ELBO after epoch {last['epoch']}: {last['test_nelbo']:.2f} nats per image "
-              f"(recon {last['test_recon']:.2f} + KL {last['test_kl']:.2f}); median epoch "
+        print(f"test negative ELBO after epoch {last['epoch']}: {last['test_nelbo']:.2f} nats per "
+              f"image (recon {last['test_recon']:.2f} + KL {last['test_kl']:.2f}); median epoch "
               f"{statistics.median(times):.2f} s; run folder {trainer.run_dir}")
     return 0
 
@@ -463,12 +486,19 @@ def _cmd_gradcheck(args, parser, argv) -> int:
           + ("every element" if args.max_elements == 0 else
              f"up to {args.max_elements} random elements per array"))
     start = time.perf_counter()
-    errors = gradcheck.check_model(model, x, eps=eps, beta=args.beta,
-                                   max_elements=args.max_elements or None, seed=args.seed)
+    check = dict(eps=eps, beta=args.beta, max_elements=args.max_elements or None, seed=args.seed)
+    errors = gradcheck.check_model(model, x, **check)
+    if max(errors.values()) >= args.threshold:
+        # A difference quotient whose step straddles a ReLU kink is not a derivative:
+        # its error is large but says nothing about the backward pass.  Such an
+        # error shrinks with the step, a wrong backward pass is wrong at every
+        # step; so check again (the same elements) with a 10x smaller step.
+        retry = gradcheck.check_model(model, x, h=gradcheck.DEFAULT_H / 10, **check)
+        errors = {name: min(errors[name], retry[name]) for name in errors}
+    seconds = time.perf_counter() - start
     print(gradcheck.format_table(errors, threshold=args.threshold, title="parameter"))
     worst_name = max(errors, key=errors.get)
     worst = errors[worst_name]
-    seconds = time.perf_counter() - start
     if worst >= args.threshold:
         print(f"{PROG}: error: gradient check failed: {worst_name} has relative error "
               f"{worst:.2e} >= {args.threshold:g}", file=sys.stderr)

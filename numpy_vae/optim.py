@@ -64,11 +64,15 @@ class Optimizer:
         self._update(grads)
 
     def state_dict(self) -> dict:
-        """Flat dict of arrays and numbers, for checkpoints: "t" and "{slot}.{name}"."""
+        """Flat dict of arrays and numbers, for checkpoints: "t" and "{slot}.{name}".
+
+        The arrays are copies: the optimizer updates its own in place, and a
+        snapshot that kept changing would no longer match "t".
+        """
         state = {"t": self.t}
         for slot, arrays in self._slots().items():
             for name, a in arrays.items():
-                state[f"{slot}.{name}"] = a
+                state[f"{slot}.{name}"] = a.copy()
         return state
 
     def load_state_dict(self, state: dict) -> None:

@@ -1,8 +1,10 @@
 """Numba twins of the reference kernels in ``numpy_vae/ops.py``.
 
 Every public function here has the name and the signature of its reference
-in ops.py and returns the same numbers up to rounding (the parity tests in
-tests/test_backends_numba.py hold each twin to its reference).  The math is
+in ops.py and returns the same numbers: each twin does the reference's
+operations in the reference's order, so on our machines the results are
+equal to the last bit (tests/test_backends_numba.py holds each twin to its
+reference).  The math is
 explained once, in ops.py; each twin below names the reference it mirrors and
 says what it fuses.
 
@@ -49,7 +51,7 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 def _kernel_ready(*arrays) -> bool:
     """True if all arrays are C-contiguous NumPy arrays of one float dtype."""
-    dtype = arrays[0].dtype
+    dtype = getattr(arrays[0], "dtype", None)
     return dtype in _KERNEL_DTYPES and all(
         type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous for a in arrays)
 

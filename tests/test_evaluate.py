@@ -1,0 +1,176 @@
+"""Evaluation (numpy_vae/evaluate.py): the test negative ELBO and the IWAE bound.
+
+The reference numbers come from a model small enough to integrate exactly:
+with a 1-D latent, p(x) = integral of p(x|z) N(z; 0, 1) dz is a sum over a
+fine grid of z, and so is E_q[log p(x|z)].
+"""
+
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from numpy_vae import VAE
+from numpy_vae.backend import get_backend
+from numpy_vae.evaluate import (evaluate_model, iwae_log_likelihood, iwae_nll, log_weights,
+                                negative_elbo)
+
+Z_GRID = np.linspace(-12.0, 12.0, 24001)   # the prior and every posterior live well inside
+DZ = Z_GRID[1] - Z_GRID[0]
+
+
+def tiny_model(seed=1):
+    """8 pixels, 1-D latent, float64.  The decoder's weights are scaled up so
+    that p(x|z) changes a lot with z: the true posterior is then narrow and
+    unlike q, and the ELBO sits well below log p(x)."""
+    model = VAE(input_dim=8, hidden_dims=(16,), latent_dim=1, dtype="float64", seed=seed)
+    for name in ("decoder.0.W", "decoder.1.W"):
+        model.params[name] *= 3.0
+    return model
+
+
+def tiny_data(n=6, seed=0):
+    return (np.random.default_rng(seed).random((n, 8)) > 0.5).astype(np.float64)
+
+
+def _log_sum_exp(a, axis=-1):
+    m = a.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def exact_log_px(model, x):
+    """log p(x) per image: log of sum over the grid of p(x|z) N(z; 0, 1) dz."""
+    logits = model.decoder.forward(Z_GRID[:, None])                  # (grid, 8)
+    log_px_z = -(np.logaddexp(0, logits)[None] - x[:, None, :] * logits[None]).sum(axis=2)
+    log_prior = -0.5 * Z_GRID ** 2 - 0.5 * math.log(2 * math.pi)
+    return _log_sum_exp(log_px_z + log_prior, axis=1) + math.log(DZ)
+
+
+def exact_elbo(model, x):
+    """ELBO per image: sum over the grid of q(z|x) log p(x|z) dz, minus the KL in closed form."""
+    mu, logvar = (a[:, 0] for a in model.encode(x))
+    logits = model.decoder.forward(Z_GRID[:, None])
+    log_px_z = -(np.logaddexp(0, logits)[None] - x[:, None, :] * logits[None]).sum(axis=2)
+    var = np.exp(logvar)
+    q = np.exp(-0.5 * (Z_GRID[None] - mu[:, None]) ** 2 / var[:, None]) / np.sqrt(2 * np.pi * var[:, None])
+    kl = 0.5 * (mu ** 2 + var - 1 - logvar)
+    return (q * log_px_z).sum(axis=1) * DZ - kl
+
+
+# --------------------------------------------------------------------------
+# The ELBO
+# --------------------------------------------------------------------------
+
+def test_test_elbo_matches_the_exact_elbo_of_a_tiny_model():
+    model, x = tiny_model(), tiny_data(4)
+    repeats = 5000  # each image many times: the mean of one-sample estimates
+    result = negative_elbo(model, np.repeat(x, repeats, axis=0), batch_size=4000)
+    assert result["nelbo"] == pytest.approx(-exact_elbo(model, x).mean(), abs=0.05)
+    assert result["nelbo"] == pytest.approx(result["recon"] + result["kl"])
+
+
+def test_test_elbo_samples_z_instead_of_using_the_mean():
+    model, x = tiny_model(), tiny_data(200)
+    eps = get_backend("numpy", "float64", seed=3).standard_normal((200, 1))
+    recon, kl = model.terms(x, eps)
+    recon_at_mu, _ = model.terms(x, np.zeros((200, 1)))
+
+    result = negative_elbo(model, x, seed=3)
+
+    assert result["recon"] == pytest.approx(recon.mean(), rel=1e-12)
+    assert result["kl"] == pytest.approx(kl.mean(), rel=1e-12)
+    assert abs(result["recon"] - recon_at_mu.mean()) > 0.1   # z = mu would be another number
+
+
+def test_evaluation_is_seeded_and_leaves_the_models_generator_alone():
+    model, x = tiny_model(), tiny_data(50)
+    state = model.backend.get_rng_state()
+    first = evaluate_model(model, x, iwae_k=20, seed=5)
+    second = evaluate_model(model, x, iwae_k=20, seed=5)
+    assert model.backend.get_rng_state() == state
+    assert first["nelbo"] == second["nelbo"] and first["iwae_nll"] == second["iwae_nll"]
+    assert first["iwae_k"] == 20 and first["nelbo_time_s"] >= 0 and first["iwae_time_s"] >= 0
+    assert evaluate_model(model, x, seed=6)["nelbo"] != first["nelbo"]
+
+
+# --------------------------------------------------------------------------
+# The IWAE bound
+# --------------------------------------------------------------------------
+
+def test_log_weights_are_log_joint_minus_log_q():
+    model, x = tiny_model(), tiny_data(3)
+    eps = np.random.default_rng(0).standard_normal((3, 5, 1))
+    mu, logvar = model.encode(x)
+    z = mu[:, None, :] + np.exp(logvar / 2)[:, None, :] * eps
+    logits = model.decoder.forward(z.reshape(15, 1)).reshape(3, 5, 8)
+    log_px_z = (x[:, None] * logits - np.logaddexp(0, logits)).sum(axis=2)
+    log_pz = -0.5 * (z[..., 0] ** 2 + math.log(2 * math.pi))
+    log_qz = -0.5 * ((z[..., 0] - mu) ** 2 / np.exp(logvar) + logvar + math.log(2 * math.pi))
+
+    np.testing.assert_allclose(log_weights(model, x, eps), log_px_z + log_pz - log_qz, rtol=1e-12)
+
+
+def test_iwae_with_one_sample_is_the_elbo_in_expectation():
+    model, x = tiny_model(), tiny_data(4)
+    repeats = 20000
+    draws = iwae_log_likelihood(model, np.repeat(x, repeats, axis=0), k=1).reshape(4, repeats)
+    standard_error = draws.std(axis=1) / math.sqrt(repeats)
+    gap = np.abs(draws.mean(axis=1) - exact_elbo(model, x))
+    assert np.all(gap < 4 * standard_error), (gap, standard_error)
+
+
+def test_iwae_bound_tightens_as_k_grows_and_stays_below_log_px():
+    model, x = tiny_model(), tiny_data(100)
+    log_px = exact_log_px(model, x).mean()
+    bounds = [iwae_log_likelihood(model, x, k=k, seed=k).mean() for k in (1, 10, 100, 1000)]
+    assert bounds[0] < bounds[1] < bounds[2] < bounds[3] < log_px + 0.01, (bounds, log_px)
+    assert bounds[1] - bounds[0] > 1.0           # most of the gap closes by K = 10 here
+    assert bounds[3] > log_px - 0.02
+    assert exact_elbo(model, x).mean() < log_px - 1.0  # there was a gap to close
+
+
+def test_iwae_with_large_k_approaches_the_exact_log_likelihood():
+    model, x = tiny_model(), tiny_data(6)
+    bound = iwae_log_likelihood(model, x, k=20000)
+    np.testing.assert_allclose(bound, exact_log_px(model, x), atol=0.05)
+    assert iwae_nll(model, x, k=20000) == pytest.approx(-exact_log_px(model, x).mean(), abs=0.03)
+
+
+@pytest.mark.parametrize("max_rows", [7, 100, 400, 5000])
+def test_chunking_changes_memory_not_numbers(max_rows):
+    # The noise is drawn image by image, sample by sample, whatever the chunks.
+    model, x = tiny_model(), tiny_data(5)
+    reference = iwae_log_likelihood(model, x, k=400, max_rows=400)
+    np.testing.assert_allclose(iwae_log_likelihood(model, x, k=400, max_rows=max_rows),
+                               reference, rtol=1e-12)
+
+
+def test_log_sum_exp_is_stable_for_log_weights_far_below_zero():
+    # An untrained 784-pixel model: log w is around -550; exp(-550) is 0 in float32.
+    model = VAE(seed=0)
+    x = np.random.default_rng(0).random((3, 784), dtype=np.float32)
+    bound = iwae_log_likelihood(model, x, k=50, max_rows=16)
+    assert np.all(np.isfinite(bound)) and np.all(bound < -400)
+    assert -bound.mean() <= negative_elbo(model, x)["nelbo"] + 5
+
+
+def test_memory_is_bounded_by_max_rows_not_by_k():
+    model = VAE(seed=0)
+    x = np.random.default_rng(0).random((2, 784), dtype=np.float32)
+
+    def peak_bytes(k):
+        tracemalloc.start()
+        iwae_log_likelihood(model, x, k=k, max_rows=256)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    small, large = peak_bytes(256), peak_bytes(4096)
+    assert large < 1.5 * small, (small, large)
+    assert large < 16 * 256 * 784 * 4  # a few (max_rows, 784) float32 arrays
+
+
+def test_k_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        iwae_log_likelihood(tiny_model(), tiny_data(2), k=0)
