@@ -53,7 +53,7 @@ for model in (vae20, vae2):
 # Are these new digits, or copies of training digits?  For each sample we
 # measure the pixel distance to the nearest training image, and do the same
 # for real test digits.  If the model copied, samples would sit closer to the
-# training set than test digits do; if it produced junk, much farther.
+# training set than test digits do.
 
 # %%
 samples = vae20.sample(100)
@@ -69,16 +69,19 @@ def nearest_distance(a, b):
 
 reference = data.x_train[:settings.pick(2000, 10000)].astype(np.float64)
 recon_test = vae20.reconstruct(data.x_test[:200]).astype(np.float64)  # blurred like the samples
-d_samples = nearest_distance(samples.astype(np.float64), reference)
-d_test = nearest_distance(recon_test, reference)
-print(f"median distance to the nearest training image: samples {np.median(d_samples):.2f}, "
-      f"reconstructed test digits {np.median(d_test):.2f}  (ratio {np.median(d_samples) / np.median(d_test):.2f})")
+d_samples = np.median(nearest_distance(samples.astype(np.float64), reference))
+d_test = np.median(nearest_distance(recon_test, reference))
+print(f"median distance to the nearest training image: reconstructed test digits {d_test:.2f}, "
+      f"samples {d_samples:.2f} (ratio {d_samples / d_test:.2f})")
 
 # %% [markdown]
-# (We compare with *reconstructed* test digits because the decoder's output
-# is always a little blurred; a blurred image is farther from any sharp
-# training digit than a sharp one is.  A ratio near 1 means the samples are
-# as close to real digits as held-out digits are -- neither copies nor junk.)
+# We compare with *reconstructed* test digits because the decoder's output
+# is always a little blurred, and a blurred image is farther from any sharp
+# training digit than a sharp one is.  The samples are not closer to the
+# training set than held-out digits are -- they are not copies -- and only
+# somewhat farther: a little less typical than real digits, as the picture
+# shows.  (Pixel distances cannot tell a good digit from a bad one much
+# better than that; lesson 11 measures the model properly.)
 #
 # ## 2. The manifold of a 2-D model
 #
@@ -86,8 +89,9 @@ print(f"median distance to the nearest training image: samples {np.median(d_samp
 # out in equal steps of *probability* under the prior: z = Phi^-1(u) for u
 # from 0.03 to 0.97, with Phi the standard normal CDF.  That spends more
 # grid points near the centre, where most of the prior's mass (and most
-# training digits) are.  Neighbouring images change smoothly; every digit
-# appears, and between them are shapes "half way" between digits.
+# training digits) are.  Neighbouring images change smoothly; most digits
+# appear (with two numbers, similar digits such as 4 and 9 share a region),
+# and between them are shapes "half way" between digits.
 
 # %%
 n = 20
@@ -105,8 +109,10 @@ savefig(fig, "08_manifold_2d.png")
 # (1 - t) mu_a + t mu_b for t from 0 to 1.  Below each latent walk, the same
 # walk in pixel space, (1 - t) x_a + t x_b, for comparison: pixel space
 # simply cross-fades two images (at t = 0.5 you see both digits at half
-# brightness), while the latent walk passes through digit-like shapes all
-# the way.
+# brightness), while the latent walk moves one shape into the other.  Its
+# middle frames can be faint or broken where the path crosses a region no
+# training digit's cloud covers, but they are single shapes, never a double
+# exposure.
 
 # %%
 def first_index(label, skip=0):
@@ -133,8 +139,10 @@ savefig(fig, "08_interpolation.png")
 # x of class c, is a point that "means" that class.  The difference
 # m_b - m_a is a direction that turns a's into b's.  Starting from a digit of
 # class a at its own code z, decode z + t (m_b - m_a) for t = 0 ... 1.5:
-# the digit morphs into a b, often keeping its slant and stroke width --
-# the parts of the code the class means do not touch.
+# often the digit morphs into a b while keeping its slant and stroke width
+# (4 to 9, 1 to 7).  Not always cleanly: the step is a straight line, and the
+# classes are not arranged along straight lines (3 to 8 passes through a 5;
+# 7 to 1 fades before it sharpens).
 
 # %%
 mu_test, _ = vae20.encode(data.x_test)
@@ -152,8 +160,8 @@ savefig(fig, "08_latent_arithmetic.png")
 # %% [markdown]
 # ## What we learned
 #
-# * Prior samples decode to plausible digits that are not copies of training
-#   digits: as far from the training set as held-out digits are.
+# * Prior samples decode to mostly plausible digits that are not copies of
+#   training digits.
 # * The 2-D manifold shows the whole model at once: a smooth map from the
 #   plane to digit shapes.
 # * Straight lines in latent space pass through digit-like images; straight

@@ -117,7 +117,9 @@ def plot_reconstructions(model, x, path, labels=None, n: int = 10) -> Path:
     grid = image_grid(np.concatenate([inputs, outputs]), rows=2, cols=len(picks))
     fig, ax = plt.subplots(figsize=(1.0 * len(picks), 2.4))
     _show_grid(ax, grid)
-    ax.set_ylabel("output    input", fontsize=9)
+    side = _side(x.shape[1])
+    ax.set_yticks([1 + side / 2, 2 + 1.5 * side], ["input", "output"], fontsize=9)
+    ax.tick_params(axis="y", length=0)
     ax.set_title("test images (top) and their reconstructions decode(mu(x)) (bottom)", fontsize=9)
     return _save(fig, path)
 
@@ -201,7 +203,7 @@ def plot_latent_manifold(model, path, n: int = 20) -> Path:
     z1, z2 = np.meshgrid(z_values, z_values[::-1])  # top row: the largest z2
     z = np.stack([z1.ravel(), z2.ravel()], axis=1)
     images = model.backend.to_numpy(model.decode(model.backend.asarray(z)))
-    fig, ax = plt.subplots(figsize=(7, 7))
+    fig, ax = plt.subplots(figsize=(8.5, 8.5))  # about one screen pixel per image pixel
     _show_grid(ax, image_grid(images, n, n, pad=0))
     ax.set_xlabel(f"z1 from {z_values[0]:.2f} to {z_values[-1]:.2f}")
     ax.set_ylabel(f"z2 from {z_values[0]:.2f} (bottom) to {z_values[-1]:.2f} (top)")

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from numpy_vae.checkpoint import (CHECKPOINT_NAME, build_optimizer, load_model,
+from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimizer, load_model,
                                   save_checkpoint)
 from numpy_vae.data import BINARIZE_MODES, binarize, load_mnist, to_unit_interval
 from numpy_vae.evaluate import iwae_nll, negative_elbo
@@ -204,6 +204,7 @@ class Trainer:
         self.step = 0       # optimizer steps completed, all epochs
         self.history = []   # one metrics dict per completed epoch
         self.saved_epoch = None  # the epoch the checkpoint on disk ends (None: none written)
+        self._current_epoch = 1  # the epoch being worked on, counted from 1 (for messages)
         self._step_in_epoch = 0
 
     @property
@@ -226,8 +227,12 @@ class Trainer:
         options = TrainOptions.from_dict(checkpoint.options)
         changes = dict(option_changes, **({"epochs": epochs} if epochs is not None else {}))
         options = dataclasses.replace(options, **changes)
-        if checkpoint.optimizer is None:
-            raise ValueError(f"{checkpoint.path} holds no optimizer state; it cannot be resumed")
+        missing = [what for what, ok in (("optimizer state", checkpoint.optimizer is not None),
+                                         ("generator states", {"model", "data"} <= set(checkpoint.rng_states)))
+                   if not ok]
+        if missing:
+            raise CheckpointError(f"{checkpoint.path} holds no {' and no '.join(missing)}: it can be "
+                                  f"evaluated and sampled, not resumed")
         optimizer = build_optimizer(checkpoint.optimizer, model.params, model.backend)
         trainer = cls(model, options, run_dir=checkpoint.path.parent, optimizer=optimizer,
                       quiet=quiet)
@@ -255,6 +260,7 @@ class Trainer:
             self.save()  # so that even a first epoch cut short can be resumed
         try:
             while self.epoch < self.options.epochs:
+                self._current_epoch = self.epoch + 1
                 if x_fixed is not None:
                     x_epoch = x_fixed
                 else:
@@ -277,7 +283,7 @@ class Trainer:
                 self._say(_epoch_line(record, self.options.epochs))
         except KeyboardInterrupt:
             saved = self.checkpoint_path if self.saved_epoch is not None else None
-            raise TrainingInterrupted(self.epoch + 1, self._step_in_epoch, saved,
+            raise TrainingInterrupted(self._current_epoch, self._step_in_epoch, saved,
                                       self.saved_epoch) from None
         return self.history
 

@@ -7,7 +7,7 @@ whose derivatives we know by heart, and shown to notice a wrong gradient.
 import numpy as np
 import pytest
 
-from numpy_vae import gradcheck
+from numpy_vae import VAE, gradcheck
 from numpy_vae.layers import Linear
 
 
@@ -154,14 +154,12 @@ def test_check_layer_with_max_elements_checks_a_sample(backend64, rng):
 
 
 def test_check_model_refuses_a_float32_model():
-    from numpy_vae import VAE
     model = VAE(6, (4,), 2, dtype="float32")
     with pytest.raises(TypeError, match="float64"):
         gradcheck.check_model(model, np.zeros((2, 6)))
 
 
 def test_check_model_reports_every_parameter_array():
-    from numpy_vae import VAE
     model = VAE(6, (4,), 2, activation="tanh", dtype="float64")
     x = np.linspace(0, 1, 12).reshape(2, 6)
     errors = gradcheck.check_model(model, x, eps=np.zeros((2, 2)), max_elements=3)

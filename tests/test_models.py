@@ -52,14 +52,16 @@ def gradient_errors(model, x, eps=None, beta=1.0, only=None):
     ``tiny`` is the finite difference's rounding floor rather than 1e-12.
     Each evaluation of the loss f is only known to a few units in its last
     place, ~eps * |f|; the difference quotient divides that by h, so every
-    numeric entry carries an absolute error of up to about 10 * eps * |f| / h
-    (~3e-9 here), whatever the code does.  An entry of size 1e-4, common
-    where a path through the network nearly cancels, would show a relative
-    error above 1e-6 from rounding alone.  With
+    numeric entry carries an absolute error of order eps * |f| / h (~3e-10
+    here), whatever the code does.  An entry of size 1e-4, common where a
+    path through the network nearly cancels (or runs through the 0.01 slope
+    of a LeakyReLU), then shows a relative error above 1e-6 from rounding
+    alone: with tiny = 1e-12 the cases below reach 6e-5.  With
         tiny = 10 * eps * |f| / (h * BOUND)          (~3e-3 here)
-    such entries are held to an absolute error of BOUND * tiny instead, which
-    is the rounding floor: any real bug on them still shows, as it does on
-    the large entries, where the formula is the plain relative error.
+    entries below tiny are held to an absolute error of BOUND * tiny (~3e-9,
+    ten times the rounding floor) instead: a real bug on them still shows,
+    as it does on the large entries, where the formula is the plain
+    relative error.
     """
     x = np.asarray(x, dtype=np.float64)
 
@@ -349,6 +351,7 @@ def test_encoded_logvar_stays_in_its_clamp_for_any_input():
     model = small_model("gaussian", "softplus")
     _, logvar = model.encode(np.full((2, INPUT), 1e6) * [[1], [-1]])
     assert np.all((logvar >= LOGVAR_RANGE[0]) & (logvar <= LOGVAR_RANGE[1]))
+    assert logvar.min() == LOGVAR_RANGE[0] and logvar.max() == LOGVAR_RANGE[1]   # both ends reached
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -423,7 +426,9 @@ def test_float32_model_keeps_float32_everywhere(cls, likelihood, rng):
 
 def test_float32_training_step_survives_extreme_inputs():
     model = VAE(INPUT, HIDDEN, LATENT, likelihood="gaussian", activation="relu", dtype="float32")
-    x = np.full((BATCH, INPUT), 1e3)
+    x = np.full((BATCH, INPUT), 1e3, dtype=np.float32)
+    # unclamped, the logvar head would ask for exp(logvar) with logvar > 88: inf in float32
+    assert np.abs(model.logvar_head.forward(model.encoder.forward(x))).max() > 88
     with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
         warnings.simplefilter("error")
         loss, grads, _ = model.loss_and_grads(x)

@@ -95,7 +95,8 @@ def test_gradient_check_catches_a_wrong_reparameterization(buggy, backend64, inp
 # --------------------------------------------------------------------------
 
 MU = np.array([0.5, -1.0, 2.0, 0.0])
-LOGVAR = np.array([-2.0, -0.5, 0.7, 1.5])   # std exp(logvar/2) and exp(logvar) differ by 2x or more at the ends
+# at both ends exp(logvar / 2) and the buggy exp(logvar) differ by a factor 2 or more
+LOGVAR = np.array([-2.0, -0.5, 0.7, 1.5])
 
 
 def sample_moments(node, n=20000):

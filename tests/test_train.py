@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from numpy_vae import VAE
+from numpy_vae.checkpoint import CheckpointError, save_checkpoint
 from numpy_vae.data import DataUnavailableError, load_mnist
 from numpy_vae.idx import write_idx
 from numpy_vae.train import (Dataset, Trainer, TrainingDiverged, TrainingInterrupted,
@@ -137,6 +138,11 @@ def test_ctrl_c_in_the_first_epoch_can_be_resumed_from_the_initial_checkpoint(tm
     assert resumed.epoch == 0 and len(resumed.fit(toy_data())) == 1
 
 
+def test_a_checkpoint_without_optimizer_state_cannot_be_resumed(tmp_path):
+    save_checkpoint(tmp_path / "checkpoint.npz", toy_model(), None)
+    with pytest.raises(CheckpointError, match="holds no optimizer state and no generator states"):
+        Trainer.from_checkpoint(tmp_path)
+
 def test_resuming_drops_metrics_written_after_the_checkpoint(tmp_path):
     Trainer(toy_model(), options(epochs=2), tmp_path, quiet=True).fit(toy_data())
     with open(tmp_path / "metrics.jsonl", "a") as f:  # as if stopped between the two writes
@@ -251,3 +257,4 @@ def test_one_epoch_on_10k_real_mnist_images_learns_what_no_broken_model_can(mnis
     history = Trainer(VAE(seed=0), TrainOptions(epochs=1, batch_size=32), quiet=True).fit(mnist_10k)
     assert history[0]["test_nelbo"] < 175
     assert history[0]["test_kl"] > 5  # it uses z: a collapsed posterior would have KL ~ 0
+
