@@ -123,7 +123,7 @@ def get_backend(name: str | Backend | None = None, dtype: str = "float32",
     if isinstance(name, Backend):
         return name
     try:
-        dtype_name = str(np.dtype(dtype))
+        dtype_name = None if dtype is None else str(np.dtype(dtype))  # np.dtype(None) is float64
     except TypeError:  # a name NumPy does not know, e.g. "float3"
         dtype_name = None
     if dtype_name not in _DTYPES:

@@ -186,10 +186,11 @@ def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
     ``max_elements`` checks that many random elements per array (all if None).
     ``skip_kinks`` leaves out elements where a ReLU kink lies within the
     step (see ``numerical_gradient``); use it for ReLU models of real size.
-    ``tiny=None`` sets the floor of the relative error to what the finite
-    difference can resolve to 1e-6 at this loss value, 1e6 * eps |f| / h
-    (about 4e-4 for the 784-400-20 model, whose loss is ~550): entries
-    smaller than that are judged by their absolute error instead.
+    ``tiny=None`` sets the floor of the relative error from what the finite
+    difference can resolve at this loss value: 1e7 * eps |f| / h, ten times
+    the size at which rounding alone (eps |f| / h) would reach 1e-6
+    (about 4e-3 for the 784-400-20 model, whose loss is ~550).  Entries
+    smaller than the floor must then agree to 1e-6 * floor in absolute terms.
     Returns {param name: max relative error} with ``.skipped`` counts.
     """
     if model.backend.dtype != np.float64:
@@ -205,7 +206,7 @@ def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
     loss, grads, _ = model.loss_and_grads(x, eps=eps, beta=beta)
     grads = {k: np.array(v) for k, v in grads.items()}
     if tiny is None:
-        tiny = 1e6 * _resolution(float(loss), h)
+        tiny = 1e7 * _resolution(float(loss), h)
     errors = CheckResult()
     errors.skipped, errors.tiny = {}, tiny
     for name, p in model.params.items():

@@ -55,6 +55,12 @@ def _mlp(sizes, activation, backend, final_activation, first_input_grad=True):
     return Sequential(layers, backend)
 
 
+def _check_names(activation, likelihood):
+    """Fail early on unknown names, even where a model would not build the layer."""
+    make_activation(activation)
+    make_likelihood(likelihood)
+
+
 def _check_sizes(input_dim, hidden_dims, latent_dim):
     hidden_dims = tuple(int(h) for h in hidden_dims)
     if input_dim < 1 or latent_dim < 1 or any(h < 1 for h in hidden_dims):
@@ -105,6 +111,7 @@ class VAE(_Model):
                  likelihood="bernoulli", activation="relu", backend=None,
                  dtype="float32", seed=0):
         self.input_dim, self.hidden_dims, self.latent_dim = _check_sizes(input_dim, hidden_dims, latent_dim)
+        _check_names(activation, likelihood)
         self.backend = bk = get_backend(backend, dtype=dtype, seed=seed)
         self.config = dict(model="vae", input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
                            latent_dim=self.latent_dim, likelihood=likelihood,
@@ -245,6 +252,7 @@ class Autoencoder(_Model):
                  likelihood="bernoulli", activation="relu", backend=None,
                  dtype="float32", seed=0):
         self.input_dim, self.hidden_dims, self.latent_dim = _check_sizes(input_dim, hidden_dims, latent_dim)
+        _check_names(activation, likelihood)
         self.backend = bk = get_backend(backend, dtype=dtype, seed=seed)
         self.config = dict(model="autoencoder", input_dim=self.input_dim,
                            hidden_dims=list(self.hidden_dims), latent_dim=self.latent_dim,
@@ -298,6 +306,8 @@ class Autoencoder(_Model):
     def sample(self, n: int):
         """Decode n standard-normal codes.  An autoencoder has no prior, so
         these are usually not digits: the point lesson 01 makes."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
         return self.decode(self.backend.standard_normal((int(n), self.latent_dim)))
 
     def __repr__(self):
