@@ -77,24 +77,25 @@ class ConvVAE(VAE):
 
     def __init__(self, input_dim=784, latent_dim=20, channels=(32, 64), likelihood="bernoulli",
                  activation="relu", backend=None, dtype="float32", seed=0, hidden_dims=None):
-        side = _image_side(input_dim)
+        self._side = _image_side(input_dim)
         channels = tuple(int(c) for c in channels)
         if len(channels) != 2 or min(channels) < 1:
             raise ValueError(f"channels must be two positive numbers (c1, c2), got {channels}")
-        # The VAE's constructor sets up everything but the networks: backend,
-        # likelihood, the reparameterization and KL nodes, the logvar clamp.
-        # The (hidden_dims=()) networks it builds are replaced below.
+        self.channels = channels
+        # The VAE's constructor sets up the backend, the likelihood, the
+        # reparameterization and KL nodes and the logvar clamp, and calls
+        # _build_networks (below) for the encoder, heads and decoder.
         super().__init__(input_dim=input_dim, hidden_dims=(), latent_dim=latent_dim,
                          likelihood=likelihood, activation=activation, backend=backend,
                          dtype=dtype, seed=seed)
-        bk = self.backend
-        self.channels = channels
         self.config = dict(model="conv", input_dim=self.input_dim, latent_dim=self.latent_dim,
                            channels=list(channels), likelihood=likelihood,
-                           activation=activation, dtype=str(bk.dtype), seed=seed)
-        out_channels = self.likelihood.out_dim(self.input_dim) // self.input_dim
+                           activation=activation, dtype=str(self.backend.dtype), seed=seed)
 
-        c1, c2 = channels
+    def _build_networks(self, activation):
+        bk, side = self.backend, self._side
+        out_channels = self.likelihood.out_dim(self.input_dim) // self.input_dim
+        c1, c2 = self.channels
         s1 = conv_output_size(side, KERNEL, STRIDE, PADDING)   # 28 -> 14
         s2 = conv_output_size(s1, KERNEL, STRIDE, PADDING)     # 14 -> 7
         features = c2 * s2 * s2
@@ -122,8 +123,6 @@ class ConvVAE(VAE):
             up(c1, out_channels, s1, side),
             Flatten(backend=bk),
         ], bk)
-        self._collect_params([("encoder", self.encoder), ("mu", self.mu_head),
-                              ("logvar", self.logvar_head), ("decoder", self.decoder)])
 
     def __repr__(self):
         c = self.config

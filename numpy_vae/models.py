@@ -117,6 +117,16 @@ class VAE(_Model):
                            latent_dim=self.latent_dim, likelihood=likelihood,
                            activation=activation, dtype=str(bk.dtype), seed=seed)
         self.likelihood = make_likelihood(likelihood, bk)
+        self._build_networks(activation)
+        self.logvar_clip = Clip(*LOGVAR_RANGE, backend=bk)
+        self.reparameterize = Reparameterize(bk)
+        self.kl = GaussianKL(bk)
+        self._collect_params([("encoder", self.encoder), ("mu", self.mu_head),
+                              ("logvar", self.logvar_head), ("decoder", self.decoder)])
+
+    def _build_networks(self, activation):
+        """The encoder, the two heads and the decoder (ConvVAE overrides this)."""
+        bk = self.backend
         last_hidden = self.hidden_dims[-1] if self.hidden_dims else self.input_dim
         self.encoder = _mlp((self.input_dim, *self.hidden_dims), activation, bk,
                             final_activation=True, first_input_grad=False)
@@ -125,11 +135,6 @@ class VAE(_Model):
         self.decoder = _mlp((self.latent_dim, *reversed(self.hidden_dims),
                              self.likelihood.out_dim(self.input_dim)),
                             activation, bk, final_activation=False)
-        self.logvar_clip = Clip(*LOGVAR_RANGE, backend=bk)
-        self.reparameterize = Reparameterize(bk)
-        self.kl = GaussianKL(bk)
-        self._collect_params([("encoder", self.encoder), ("mu", self.mu_head),
-                              ("logvar", self.logvar_head), ("decoder", self.decoder)])
 
     # --- the training step -------------------------------------------------
 
