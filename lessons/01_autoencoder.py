@@ -14,9 +14,11 @@
 #
 #     loss(x) = sum_d -[ x_d log x_hat_d + (1 - x_d) log(1 - x_hat_d) ]
 #
+# with x_d the grey level of pixel d and x_hat_d the decoder's output for it.
 # In the package: `Autoencoder` in numpy_vae/models.py (encoder MLP, a Linear
 # "code" head, decoder MLP), the loss in numpy_vae/likelihoods.py
 # (`BernoulliLikelihood`, computed from logits so it never takes log 0).
+# Lesson 05 comes back to what this loss means as a probability.
 #
 # What to look for in this lesson: the autoencoder reconstructs well, but its
 # code space is *gappy*.  Codes of real digits sit in a few clusters of
@@ -57,10 +59,12 @@ def fit(model, x, epochs, seed=0):
     opt = Adam(model.params, lr=1e-3, backend=model.backend)
     for epoch in range(epochs):
         order = rng.permutation(len(x))
+        losses = []
         for start in range(0, len(x), 100):
             loss, grads, info = model.loss_and_grads(x[order[start:start + 100]])
             opt.step(grads)
-        print(f"  latent_dim={model.latent_dim:2d}  epoch {epoch + 1}: training loss {float(loss):6.1f} nats")
+            losses.append(float(loss))
+        print(f"  latent_dim={model.latent_dim:2d}  epoch {epoch + 1}: mean training loss {np.mean(losses):6.1f} nats")
     return model
 
 

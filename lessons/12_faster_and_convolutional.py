@@ -148,14 +148,23 @@ if ConvVAE is not None:
     savefig(fig, "12_conv_reconstructions.png")
 
 # %% [markdown]
+# In full mode (two epochs on all of MNIST) the convolutional model reaches a
+# better test ELBO than the MLP after the same number of epochs, with fewer
+# than half the weights: sharing one filter across the image is a good
+# assumption about images.  It pays in time, several times more per epoch
+# in NumPy, which is where a GPU backend would earn its keep.  (Quick mode
+# trains a small ConvVAE on 1000 images for one epoch: too little for the
+# comparison to mean anything.)
+
+# %% [markdown]
 # ## What we learned
 #
 # * A backend swaps the array library and a few kernels; the model code and
 #   its results stay the same (the losses agree to rounding).  On a CPU the
 #   gain from Numba is limited by the share of time spent outside BLAS.
 # * The convolutional VAE reuses every piece of the VAE except the two
-#   networks.  It has fewer weights than the MLP, and it is much slower per
-#   step in NumPy.
+#   networks.  It has fewer weights than the MLP and learns faster per
+#   epoch, but each epoch costs several times more in NumPy.
 
 # %%
 done()

@@ -4,7 +4,7 @@
     data = load_digits(settings)      MNIST (a small subset in quick mode)
     savefig(fig, "03_name.png")       a PNG in lessons/out/ (or $NUMPY_VAE_LESSONS_OUT)
     show(ax, images, ncols)           28x28 images side by side
-    evaluate(model, x)                test -ELBO, reconstruction and KL (nats per image)
+    evaluate(model, x)                ELBO, reconstruction and KL of x (nats per image)
     train(model, x, epochs=...)       the training loop of lesson 06, for lessons 07-12
 
 Nothing here is part of the package: the lessons explain the package; these
@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
 
-matplotlib.use("Agg")  # figures go to files; no window opens, no display needed
+# Inside Jupyter (or VS Code's notebook view) figures are also shown in the
+# notebook; run as a script they only go to files, with no display needed.
+IN_NOTEBOOK = "ipykernel" in sys.modules
+if not IN_NOTEBOOK:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -69,6 +74,9 @@ def savefig(fig, name: str) -> Path:
     out = _settings.out if _settings else LESSONS_DIR / "out"
     path = Path(out) / name
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    if IN_NOTEBOOK:
+        from IPython.display import display
+        display(fig)
     plt.close(fig)
     print(f"[figure] {path}")
     return path
