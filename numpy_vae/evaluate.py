@@ -38,6 +38,9 @@ image and part of its K samples), and the log-sum-exp is kept as a running
 
        m' = max(m, max(a)),   s' = s exp(m - m') + sum exp(a - m')
 
+The noise is drawn image by image, sample by sample, whatever the chunks,
+so ``max_rows`` changes the memory used and not the numbers.
+
 Both estimates draw their noise from their own generator (``seed``), not
 from the model's, so evaluating never changes what training does next, and
 two evaluations of the same model give the same numbers.

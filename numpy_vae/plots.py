@@ -159,7 +159,8 @@ def plot_loss_curves(history: list[dict], path) -> Path:
         if key == "nelbo" and "test_iwae_nll" in history[0]:
             ax.plot(epochs, [r["test_iwae_nll"] for r in history], "^:",
                     label=f"test IWAE K={history[0]['iwae_k']}")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(f"{title}\ntest after epoch {epochs[-1]}: {history[-1][f'test_{key}']:.2f}",
+                     fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         if len(epochs) < 20:
