@@ -200,16 +200,24 @@ def numba_compile_times():
 
 # --- kernel by kernel (--kernels) ------------------------------------------
 
-def _median_us(f, repeats=7, number=200):
-    """Median over ``repeats`` of the mean time of ``number`` calls, in us."""
-    f()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            f()
-        times.append((time.perf_counter() - start) / number * 1e6)
-    return statistics.median(times)
+def _best_us(f, number):
+    """The mean time of ``number`` calls, in us (one sample)."""
+    start = time.perf_counter()
+    for _ in range(number):
+        f()
+    return (time.perf_counter() - start) / number * 1e6
+
+
+def _compare_us(f, g, number, rounds=15):
+    """Best times of f and g, sampled alternately: the fastest sample is the
+    one least disturbed by other programs, and alternating exposes both to
+    the same disturbances."""
+    f(), g()
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(_best_us(f, number))
+        b.append(_best_us(g, number))
+    return min(a), min(b)
 
 
 def _alternatives():
@@ -293,7 +301,8 @@ def _gpu_kernel_timer(cases):
 
 
 def kernel_table(batch=128):
-    """Each hot kernel on the shapes of the default model, NumPy vs Numba."""
+    """Each hot kernel on the shapes of the default model, NumPy vs Numba
+    (best of 15 alternating samples, microseconds per call)."""
     from numpy_vae import ops as ref
     from numpy_vae.backends import numba_ops as nb
     from numpy_vae.kl import GaussianKL
@@ -330,12 +339,7 @@ def kernel_table(batch=128):
     print(f"{'kernel':<24}{'shape':>9}{'numpy us':>10}{'numba us':>10}{'speed-up':>10}"
           + (f"{'cupy us':>10}" if gpu else ""))
     for name, shape, call in cases:
-        number = 20 if "update" in name else 200
-        # interleave the two, several times, so that load from other programs hits both
-        pairs = [(_median_us(lambda: call(ref), 3, number), _median_us(lambda: call(nb), 3, number))
-                 for _ in range(3)]
-        t_ref = statistics.median(p[0] for p in pairs)
-        t_nb = statistics.median(p[1] for p in pairs)
+        t_ref, t_nb = _compare_us(lambda: call(ref), lambda: call(nb), 20 if "update" in name else 100)
         print(f"{name:<24}{shape:>9}{t_ref:>10.1f}{t_nb:>10.1f}{t_ref / t_nb:>10.2f}"
               + (f"{gpu(name):>10.1f}" if gpu else ""))
 
@@ -357,10 +361,7 @@ def kernel_table(batch=128):
          lambda: (rep.forward(mu, logvar, eps), gkl.forward(mu, logvar)),
          lambda: rkl(mu, logvar, eps, z, std, vm1, kl)),
     ]:
-        number = 20 if "adam" in label else 200
-        pairs = [(_median_us(kept, 3, number), _median_us(alt, 3, number)) for _ in range(3)]
-        t_kept = statistics.median(p[0] for p in pairs)
-        t_alt = statistics.median(p[1] for p in pairs)
+        t_kept, t_alt = _compare_us(kept, alt, 20 if "adam" in label else 100)
         print(f"  {label:<40} kept {t_kept:8.1f}   alternative {t_alt:8.1f}")
 
 

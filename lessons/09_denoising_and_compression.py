@@ -75,7 +75,8 @@ for k, model in models.items():
     pixel_mse = float(((model.reconstruct(data.x_test) - data.x_test) ** 2).mean())
     active = int((kl_per_dim > 0.01).sum())
     table.append((k, result["elbo"], result["recon"], result["kl"], pixel_mse, active))
-    print(f"{k:10d} {result['elbo']:10.2f} {result['recon']:8.2f} {result['kl']:7.2f} {pixel_mse:10.4f} {active:4d}/{k}")
+    print(f"{k:10d} {result['elbo']:10.2f} {result['recon']:8.2f} {result['kl']:7.2f} "
+          f"{pixel_mse:10.4f} {active:4d}/{k}")
 table = np.array(table)
 
 fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1, 1.25]})

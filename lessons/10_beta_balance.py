@@ -72,7 +72,8 @@ for beta in betas:
 
 print(f"\n{'beta':>5s} {'recon':>8s} {'KL':>7s} {'active dims':>12s} {'test ELBO':>10s}")
 for beta, (model, result, kl_j, _) in sweep.items():
-    print(f"{beta:5.1f} {result['recon']:8.2f} {result['kl']:7.2f} {int((kl_j > 0.01).sum()):8d}/20 {result['elbo']:10.2f}")
+    active = int((kl_j > 0.01).sum())
+    print(f"{beta:5.1f} {result['recon']:8.2f} {result['kl']:7.2f} {active:8d}/20 {result['elbo']:10.2f}")
 
 # %% [markdown]
 # Left: each model's 20 per-dimension KLs, sorted from largest to smallest;

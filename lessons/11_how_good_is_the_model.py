@@ -145,7 +145,8 @@ print(f"L_{kmax} - L_1 = {gain.mean():.2f} nats per image (standard error {gain.
 means = np.array([bounds[k].mean() for k in ks])
 ses = np.array([(bounds[k] - bounds[1]).std() / np.sqrt(n_images) for k in ks])
 fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(12, 4.3))
-ax_l.errorbar(ks, means, yerr=2 * ses, fmt="o-", capsize=3, label="importance-weighted bound L_K\n(bars: 2 standard errors of L_K - L_1)")
+ax_l.errorbar(ks, means, yerr=2 * ses, fmt="o-", capsize=3,
+              label="importance-weighted bound L_K\n(bars: 2 standard errors of L_K - L_1)")
 ax_l.axhline(elbo, color="C3", ls="--", label=f"ELBO (closed-form KL) = {elbo:.2f}")
 ax_l.set_xscale("log")
 ax_l.set_xlabel("K, importance samples per image")

@@ -52,8 +52,12 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 def _kernel_ready(*arrays) -> bool:
     """True if all arrays are C-contiguous NumPy arrays of one float dtype."""
     dtype = getattr(arrays[0], "dtype", None)
-    return dtype in _KERNEL_DTYPES and all(
-        type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+    if dtype not in _KERNEL_DTYPES:
+        return False
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return True
 
 
 # --- activations -----------------------------------------------------------
