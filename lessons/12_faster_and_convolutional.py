@@ -70,13 +70,17 @@ for name in ("numpy", "numba", "cupy"):
         opt.step(grads)
         return loss
 
+    def wait():
+        if name == "cupy":  # GPU work is asynchronous: wait for it before reading the clock
+            xp.cuda.Stream.null.synchronize()
+
     start = time.perf_counter()
     step(gpu_batches[0])  # the first step compiles the Numba / CUDA kernels
+    wait()
     first_step[name] = time.perf_counter() - start
     start = time.perf_counter()
     trace = [step(xb) for xb in gpu_batches[1:]]
-    if name == "cupy":
-        xp.cuda.Stream.null.synchronize()  # GPU work is asynchronous: wait before stopping the clock
+    wait()
     timings[name] = (time.perf_counter() - start) / (n_steps - 1)
     losses[name] = np.array([float(v) for v in trace])
     print(f"{name:6s}: {1000 * timings[name]:7.2f} ms per step (batch 100); "

@@ -271,13 +271,13 @@ def _add_runtime_options(parser):
 # Commands
 # --------------------------------------------------------------------------
 
-def _model_config(args, dtype) -> dict:
+def _model_config(args, dtype, parser) -> dict:
     config = dict(latent_dim=args.latent_dim, likelihood=args.likelihood,
-                  activation=args.activation, dtype=dtype, seed=getattr(args, "seed", 0))
+                  activation=args.activation, dtype=dtype, seed=args.seed)
     if args.model == "conv":
         if len(args.channels) != 2:
-            raise ModelUnavailableError(f"--channels needs two numbers C1,C2 for the "
-                                        f"convolutional model, got {_dims_text(args.channels)}")
+            parser.error(f"argument --channels: the convolutional model needs two numbers "
+                         f"C1,C2, got {_dims_text(args.channels)!r}")
         return dict(config, model="conv", input_dim=784, channels=list(args.channels))
     return dict(config, model="vae", input_dim=784, hidden_dims=list(args.hidden_dims))
 
@@ -314,7 +314,7 @@ def _cmd_train(args, parser, argv) -> int:
             print(f"resuming {trainer.run_dir} after epoch {trainer.epoch} of {options.epochs}")
         return _train(trainer, data, args.quiet)
 
-    config = _model_config(args, args.dtype)
+    config = _model_config(args, args.dtype, parser)
     model = _build_model(config, args.backend)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            kl_warmup=args.kl_warmup, binarize=args.binarize, seed=args.seed,
@@ -474,7 +474,7 @@ def _cmd_gradcheck(args, parser, argv) -> int:
 
     from numpy_vae import gradcheck
 
-    model = _build_model(_model_config(args, "float64"), args.backend)
+    model = _build_model(_model_config(args, "float64", parser), args.backend)
     rng = np.random.default_rng(args.seed)
     x = rng.random((args.batch, model.input_dim))
     eps = rng.standard_normal((args.batch, model.latent_dim))

@@ -174,6 +174,7 @@ def test_the_convolutional_model_trains_through_the_same_command(digits, tmp_pat
     (["train", "--likelihood", "poisson"], "invalid choice: 'poisson'"),
     (["train", "--lr", "-1"], "argument --lr: must be positive"),
     (["train", "--backend", "tpu"], "invalid choice: 'tpu'"),
+    (["train", "--model", "conv", "--channels", "32"], "needs two numbers C1,C2"),
     (["evaluate"], "the following arguments are required: RUN_OR_CKPT"),
     (["train", "--resume", "runs/x", "--lr", "0.1"], "--lr cannot be given with --resume"),
 ])
