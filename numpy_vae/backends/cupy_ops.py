@@ -133,9 +133,9 @@ def bias_grad(dy):
 
 # The NLL of one pixel, softplus(l) - x l, in the form of ops.bernoulli_nll.
 _BERNOULLI_TERM = """
-template <typename T>
-__device__ T bernoulli_nll_term(T l, T x) {
-    return fmax(l, (T)0) - x * l + log((T)1 + exp(-fabs(l)));
+template <typename F>
+__device__ F bernoulli_nll_term(F l, F x) {
+    return fmax(l, (F)0) - x * l + log((F)1 + exp(-fabs(l)));
 }
 """
 _bernoulli_nll_rows = cupy.ReductionKernel(
