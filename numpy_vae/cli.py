@@ -11,7 +11,8 @@
 
 Exit codes: 0 success; 1 a known problem, reported in one line starting
 "numpy-vae: error:" (no data, a bad checkpoint, a backend that cannot run
-here, a failed gradient check); 2 bad arguments (argparse's message);
+here, a run folder that cannot be written, a diverging loss, a failed
+gradient check); 2 bad arguments (argparse's message);
 130 Ctrl-C.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from numpy_vae.backend import ENV_VAR, BackendUnavailableError, resolve_backend_name
 from numpy_vae.checkpoint import CheckpointError
 from numpy_vae.data import DataUnavailableError, IDXError
+from numpy_vae.train import RunFolderError
 
 PROG = "numpy-vae"
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130  # argparse itself exits with 2 on bad arguments
@@ -43,7 +45,7 @@ class ModelUnavailableError(RuntimeError):
 
 # Errors we can explain in one line; anything else is a bug and keeps its traceback.
 _KNOWN_ERRORS = (DataUnavailableError, IDXError, CheckpointError, BackendUnavailableError,
-                 ModelUnavailableError)
+                 ModelUnavailableError, RunFolderError)
 
 
 # --------------------------------------------------------------------------
@@ -328,7 +330,10 @@ def _cmd_train(args, parser, argv) -> int:
     # the run folder is made only once the data is there: no empty folders after errors
     if args.run_dir is not None:
         run_dir = Path(args.run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunFolderError(f"cannot create the run folder {run_dir}: {err.strerror or err}") from err
     else:
         run_dir = new_run_dir("runs", config)
     write_run_config(run_dir, model, options, argv=[PROG, *argv])

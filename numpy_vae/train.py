@@ -31,6 +31,19 @@ half-updated, and the checkpoint on disk is never touched by that.
 Losses stay on the backend's device during an epoch; they are read
 (``float()``, which waits for a GPU) only every ``log_every`` steps and at
 the end of the epoch.
+
+Divergence: every step records, on the device, its loss and, for each
+gradient, max(g) - min(g) in float64: NaN reaches both, +inf the max, -inf
+the min, so it is non-finite exactly when an element of g is.  Every ``log_every`` steps and at the end of the epoch
+these records are read; the first non-finite one stops training with
+``TrainingDiverged``, naming the epoch, the step and the quantity ("the
+loss", "the gradient of encoder.0.W").  The parameters are checked too
+before each checkpoint, so a checkpoint never holds NaN: the last good one
+stays on disk.
+
+Writing the run folder (a read-only disk, a full disk, a path through a
+file) fails with ``RunFolderError``, one line naming what could not be
+written, before the first epoch or at the save that failed.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ import json
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,7 +89,20 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss, a gradient or a parameter became NaN or infinite."""
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot be written (read-only, full disk, not a folder)."""
+
+
+@contextmanager
+def _writing(what: str, path):
+    """Turn an OSError into one readable line: 'cannot write the checkpoint X: No space left on device'."""
+    try:
+        yield
+    except OSError as err:
+        raise RunFolderError(f"cannot {what} {path}: {err.strerror or err}") from err
 
 
 @dataclass
@@ -248,15 +275,17 @@ class Trainer:
     def fit(self, data: Dataset) -> list[dict]:
         """Train until ``options.epochs`` epochs are complete; returns the history.
 
-        Raises TrainingInterrupted on Ctrl-C (see the module docstring) and
-        TrainingDiverged if the loss stops being finite.
+        Raises TrainingInterrupted on Ctrl-C (see the module docstring),
+        TrainingDiverged if the loss, a gradient or a parameter stops being
+        finite, and RunFolderError if the run folder cannot be written.
         """
         bk = self.model.backend
         x_test = bk.asarray(data.x_test)
         # the same training images every epoch, unless drawn afresh ("dynamic")
         x_fixed = bk.asarray(data.x_train) if data.binarize != "dynamic" else None
         if self.run_dir is not None and self.epoch == 0 and not self.checkpoint_path.exists():
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with _writing("create the run folder", self.run_dir):
+                self.run_dir.mkdir(parents=True, exist_ok=True)
             self.save()  # so that even a first epoch cut short can be resumed
         try:
             while self.epoch < self.options.epochs:
@@ -304,12 +333,15 @@ class Trainer:
         kl_sum = xp.zeros((), dtype=np.float64)
         beta = 1.0
         self._step_in_epoch = 0
+        records = []  # one per step since the last check: [loss, max - min of each gradient]
         with tqdm(total=steps_per_epoch, desc=f"epoch {self.epoch + 1}/{opt.epochs}",
                   unit="step", leave=False, disable=self.quiet, file=sys.stderr) as bar:
             for i in range(steps_per_epoch):
                 batch = order[i * opt.batch_size:(i + 1) * opt.batch_size]
                 beta = kl_weight(self.step, steps_per_epoch, opt.kl_warmup)
                 loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta)
+                records.append(xp.stack([xp.asarray(loss, dtype=np.float64)] +
+                                        [g.max().astype(np.float64) - g.min() for g in grads.values()]))
                 self.optimizer.step(grads)
                 self.step += 1
                 self._step_in_epoch = i + 1
@@ -317,13 +349,17 @@ class Trainer:
                 recon_sum += info["recon"] * len(batch)
                 kl_sum += info["kl"] * len(batch)
                 if (i + 1) % opt.log_every == 0:
+                    self._check_finite(records, first_step=i + 2 - len(records), names=list(grads))
+                    records = []
                     seen = min((i + 1) * opt.batch_size, n)
-                    running = float(loss_sum) / seen  # the only host sync inside an epoch
-                    self._check_finite(running)
+                    running = float(loss_sum) / seen  # with the check, the only host syncs in an epoch
                     bar.set_postfix(loss=f"{running:.2f}", refresh=False)
                 bar.update(1)
+        if records:
+            self._check_finite(records, first_step=steps_per_epoch + 1 - len(records),
+                               names=list(grads))
+        self._check_params_finite()
         loss_mean, recon_mean, kl_mean = float(loss_sum) / n, float(recon_sum) / n, float(kl_sum) / n
-        self._check_finite(loss_mean)
         return {"train_loss": loss_mean, "train_nelbo": recon_mean + kl_mean,
                 "train_recon": recon_mean, "train_kl": kl_mean, "beta": beta}
 
@@ -344,16 +380,40 @@ class Trainer:
         """Write the checkpoint (model, optimizer, epoch, both generators, options)."""
         rng_states = {"model": self.model.backend.get_rng_state(),
                       "data": self.data_rng.bit_generator.state}
-        path = save_checkpoint(self.checkpoint_path, self.model, self.optimizer, epoch=self.epoch,
-                               rng_states=rng_states, options=self.options.to_dict())
+        what = "write the checkpoint"
+        if self.saved_epoch is not None:
+            what += f" of epoch {self.epoch} (the one of epoch {self.saved_epoch} is intact)"
+        with _writing(what, self.checkpoint_path):
+            path = save_checkpoint(self.checkpoint_path, self.model, self.optimizer, epoch=self.epoch,
+                                   rng_states=rng_states, options=self.options.to_dict())
         self.saved_epoch = self.epoch
         return path
 
-    def _check_finite(self, value: float) -> None:
-        if not math.isfinite(value):
+    def _check_finite(self, records: list, first_step: int, names: list[str]) -> None:
+        """Raise TrainingDiverged at the first non-finite entry of ``records``.
+
+        records: one device array per step, [loss, max(g) - min(g) for g in grads],
+        the first of them for step ``first_step`` of the current epoch.
+        """
+        bk = self.model.backend
+        table = bk.to_numpy(bk.xp.stack(records))  # (steps, 1 + len(names)), one host sync
+        bad = np.argwhere(~np.isfinite(table))
+        if len(bad):
+            row, col = bad[0]  # the earliest step; in it, the loss comes before its gradients
+            what = f"the loss became {table[row, 0]}" if col == 0 else \
+                f"the gradient of {names[col - 1]} became non-finite"
             raise TrainingDiverged(
-                f"the loss became {value} at epoch {self.epoch + 1} step {self._step_in_epoch}; "
-                f"try a lower learning rate (now {self.options.lr:g})")
+                f"{what} at epoch {self.epoch + 1} step "
+                f"{first_step + row}; try a lower learning rate (now {self.options.lr:g})")
+
+    def _check_params_finite(self) -> None:
+        """Before a checkpoint: an update can overflow even from finite gradients."""
+        xp = self.model.backend.xp
+        for name, p in self.model.params.items():
+            if not bool(xp.isfinite(p).all()):
+                raise TrainingDiverged(
+                    f"the parameter {name} became non-finite at epoch {self.epoch + 1} step "
+                    f"{self._step_in_epoch}; try a lower learning rate (now {self.options.lr:g})")
 
     def _say(self, line: str) -> None:
         if not self.quiet:
@@ -391,7 +451,8 @@ def new_run_dir(root="runs", model_config: dict | None = None) -> Path:
     while candidate.exists():  # two runs started in the same second
         n += 1
         candidate = root / f"{name}-{n}"
-    candidate.mkdir(parents=True)
+    with _writing("create the run folder", candidate):
+        candidate.mkdir(parents=True)
     return candidate
 
 
@@ -401,7 +462,8 @@ def write_run_config(run_dir, model, options: TrainOptions, argv=None) -> Path:
     record = {"model": model.config, "options": options.to_dict(),
               "backend": model.backend.name, "command": argv,
               "created": datetime.now().isoformat(timespec="seconds")}
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    with _writing("write", path):
+        path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
 
@@ -414,7 +476,7 @@ def read_metrics(run_dir) -> list[dict]:
 
 
 def _append_json_line(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
+    with _writing("write", path), open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
 
 
@@ -428,5 +490,5 @@ def _rewind_metrics(path: Path, epoch: int) -> list[dict]:
 
 
 __all__ = ["TrainOptions", "Trainer", "Dataset", "load_dataset", "kl_weight",
-           "TrainingInterrupted", "TrainingDiverged", "new_run_dir", "write_run_config",
+           "TrainingInterrupted", "TrainingDiverged", "RunFolderError", "new_run_dir", "write_run_config",
            "read_metrics", "METRICS_NAME", "CONFIG_NAME"]
