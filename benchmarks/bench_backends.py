@@ -7,9 +7,10 @@
 The model is the default MNIST VAE (784-400-20, Bernoulli, ReLU, Adam,
 float32).  Each backend that can run here gets one row per batch size:
 
-    s/epoch      median over the timed epochs (after one warm-up epoch)
+    s/epoch      median over the timed epochs (after 20 warm-up steps)
     samples/s    examples per second at that median
-    x GEMM       s/epoch divided by the GEMM floor of its device
+    x GEMM       epoch time / the GEMM floor's time (of its device) in the
+                 same epoch, median over the epochs
     peak MB      largest memory in use during training steps: tracemalloc's
                  peak for the CPU backends (every NumPy buffer: model,
                  Adam state, batch, temporaries; not the dataset), the CuPy
@@ -21,9 +22,11 @@ weight gradients x^T dy, and the four input gradients dy W^T (the first
 layer needs none).  No training loop can beat it; the gap to it is what the
 elementwise kernels, the optimizer and Python cost.
 
-Epochs of the backends are interleaved (numpy, numba, floor, numpy, ...) so
-that a burst of load from other programs on the machine hits all of them
-alike; the ratios in one run are comparable, absolute times less so.
+Within each epoch the backends and the floor take turns every 40 steps
+(numpy, numba, floor, numpy, ...), so that a burst of load from other
+programs on the machine hits all of them alike; "x GEMM" is the median over
+the epochs of each epoch's ratio.  The ratios in one run are comparable,
+absolute times less so.
 
 The training loop is a minimal one written here (shuffle, slice batches,
 ``loss_and_grads``, ``Adam.step``), not numpy_vae's own training code.
@@ -85,27 +88,33 @@ class Trainer:
         self.slices = batch_slices(len(x_host), batch)
         self.order_rng = np.random.default_rng(1)
         self.gpu = self.bk.xp is not np
+        self.perm = None
+
+    def shuffle(self):
+        """Start an epoch: a fresh order of the examples."""
+        self.perm = self.order_rng.permutation(len(self.x))
+        if self.gpu:
+            self.perm = self.bk.xp.asarray(self.perm)
 
     def steps(self, slices):
-        perm = self.order_rng.permutation(len(self.x))
-        if self.gpu:
-            perm = self.bk.xp.asarray(perm)
         for s in slices:
-            xb = self.x[perm[s]]
+            xb = self.x[self.perm[s]]
             _, grads, _ = self.model.loss_and_grads(xb)
             self.opt.step(grads)
 
-    def epoch_seconds(self) -> float:
+    def seconds(self, slices) -> float:
+        """Time of the training steps on ``slices`` (CUDA events on the GPU)."""
         if self.gpu:
-            return _gpu_seconds(self.bk.xp, lambda: self.steps(self.slices))
+            return _gpu_seconds(self.bk.xp, lambda: self.steps(slices))
         start = time.perf_counter()
-        self.steps(self.slices)
+        self.steps(slices)
         return time.perf_counter() - start
 
     def peak_bytes(self, n_steps: int) -> int:
         """Peak memory of a few steps on a freshly built model (see module docstring)."""
         if self.gpu:
             pool = self.bk.xp.get_default_memory_pool()
+            self.shuffle()
             self.steps(self.slices[:n_steps])
             self.bk.xp.cuda.Device().synchronize()
             return pool.total_bytes()
@@ -141,7 +150,6 @@ class GemmFloor:
         rng = np.random.default_rng(2)
         self.xp = xp
         self.sizes = sorted({s.stop - s.start for s in slices})
-        self.counts = {b: sum(1 for s in slices if s.stop - s.start == b) for b in self.sizes}
         self.weights = [xp.asarray(rng.standard_normal(shape, dtype=np.float32))
                         for shape in ((INPUT, HIDDEN), (HIDDEN, LATENT), (HIDDEN, LATENT),
                                       (LATENT, HIDDEN), (HIDDEN, INPUT))]
@@ -158,17 +166,15 @@ class GemmFloor:
         # input gradients dy W^T; the first layer (x) needs none
         z @ Wmu.T, z @ Wlv.T, h @ W3.T, x @ W4.T
 
-    def epoch(self):
-        for b in self.sizes:
-            a = self.acts[b]
-            for _ in range(self.counts[b]):
-                self._products(a)
+    def steps(self, slices):
+        for s in slices:
+            self._products(self.acts[s.stop - s.start])
 
-    def epoch_seconds(self) -> float:
+    def seconds(self, slices) -> float:
         if self.xp is not np:
-            return _gpu_seconds(self.xp, self.epoch)
+            return _gpu_seconds(self.xp, lambda: self.steps(slices))
         start = time.perf_counter()
-        self.epoch()
+        self.steps(slices)
         return time.perf_counter() - start
 
 
@@ -379,33 +385,45 @@ def available(names):
     return out
 
 
-def run_batch_size(names, x, batch, epochs, warm_steps, peak_steps):
+def run_batch_size(names, x, batch, epochs, warm_steps, peak_steps, chunk=40):
+    """Rows of the table for one batch size, and every epoch's seconds.
+
+    Each epoch is cut into chunks of ``chunk`` steps, and the backends and
+    the floor take turns chunk by chunk, so that a burst of load from other
+    programs lands on all of them; "x GEMM" is the median over the epochs of
+    (epoch seconds / the floor's seconds in that same epoch)."""
     trainers = {name: Trainer(name, x, batch) for name in names}
     floors = {}
     for t in trainers.values():
         key = "gpu" if t.gpu else "cpu"
         if key not in floors:
             floors[key] = GemmFloor(t.bk.xp, t.slices)
-    times = {name: [] for name in trainers}
-    floor_times = {key: [] for key in floors}
-    for t in trainers.values():           # warm-up: compile, fill caches and pools
-        t.steps(t.slices[:warm_steps])
-    for f in floors.values():
-        f.epoch()
-    for _ in range(epochs):               # interleaved, see the module docstring
-        for name, t in trainers.items():
-            times[name].append(t.epoch_seconds())
-        for key, f in floors.items():
-            floor_times[key].append(f.epoch_seconds())
+    runners = {**trainers, **{f"GEMM floor ({key})": f for key, f in floors.items()}}
+    slices = batch_slices(len(x), batch)
+    for r in trainers.values():           # warm-up: compile, fill caches and pools
+        r.shuffle()
+    for r in runners.values():
+        r.steps(slices[:warm_steps])
+    times = {name: [] for name in runners}
+    for _ in range(epochs):
+        for t in trainers.values():
+            t.shuffle()
+        spent = dict.fromkeys(runners, 0.0)
+        for i in range(0, len(slices), chunk):
+            for name, r in runners.items():
+                spent[name] += r.seconds(slices[i:i + chunk])
+        for name in runners:
+            times[name].append(spent[name])
     rows = []
-    for key, f in floors.items():
-        sec = statistics.median(floor_times[key])
-        rows.append((f"GEMM floor ({key})", batch, sec, len(x) / sec, 1.0, None))
-    for name, t in trainers.items():
+    for key in floors:
+        name = f"GEMM floor ({key})"
         sec = statistics.median(times[name])
-        floor = statistics.median(floor_times["gpu" if t.gpu else "cpu"])
-        rows.append((name, batch, sec, len(x) / sec, sec / floor,
-                     t.peak_bytes(peak_steps) / 2**20))
+        rows.append((name, batch, sec, len(x) / sec, 1.0, None))
+    for name, t in trainers.items():
+        floor = times[f"GEMM floor ({'gpu' if t.gpu else 'cpu'})"]
+        sec = statistics.median(times[name])
+        ratio = statistics.median(a / b for a, b in zip(times[name], floor))
+        rows.append((name, batch, sec, len(x) / sec, ratio, t.peak_bytes(peak_steps) / 2**20))
     return rows, times
 
 
