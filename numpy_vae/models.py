@@ -72,6 +72,17 @@ def _check_sizes(input_dim, hidden_dims, latent_dim):
 class _Model:
     """What the VAE and the Autoencoder share: params, batch checks, config."""
 
+    def _setup(self, kind, input_dim, hidden_dims, latent_dim, likelihood, activation,
+               backend, dtype, seed):
+        """Check the arguments; set sizes, backend, config and likelihood."""
+        self.input_dim, self.hidden_dims, self.latent_dim = _check_sizes(input_dim, hidden_dims, latent_dim)
+        _check_names(activation, likelihood)
+        self.backend = get_backend(backend, dtype=dtype, seed=seed)
+        self.config = dict(model=kind, input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
+                           latent_dim=self.latent_dim, likelihood=likelihood,
+                           activation=activation, dtype=str(self.backend.dtype), seed=seed)
+        self.likelihood = make_likelihood(likelihood, self.backend)
+
     def _collect_params(self, parts):
         self.params = {f"{prefix}.{name}": value
                        for prefix, part in parts
@@ -110,13 +121,9 @@ class VAE(_Model):
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20,
                  likelihood="bernoulli", activation="relu", backend=None,
                  dtype="float32", seed=0):
-        self.input_dim, self.hidden_dims, self.latent_dim = _check_sizes(input_dim, hidden_dims, latent_dim)
-        _check_names(activation, likelihood)
-        self.backend = bk = get_backend(backend, dtype=dtype, seed=seed)
-        self.config = dict(model="vae", input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
-                           latent_dim=self.latent_dim, likelihood=likelihood,
-                           activation=activation, dtype=str(bk.dtype), seed=seed)
-        self.likelihood = make_likelihood(likelihood, bk)
+        self._setup("vae", input_dim, hidden_dims, latent_dim, likelihood, activation,
+                    backend, dtype, seed)
+        bk = self.backend
         self._build_networks(activation)
         self.logvar_clip = Clip(*LOGVAR_RANGE, backend=bk)
         self.reparameterize = Reparameterize(bk)
@@ -256,14 +263,9 @@ class Autoencoder(_Model):
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20,
                  likelihood="bernoulli", activation="relu", backend=None,
                  dtype="float32", seed=0):
-        self.input_dim, self.hidden_dims, self.latent_dim = _check_sizes(input_dim, hidden_dims, latent_dim)
-        _check_names(activation, likelihood)
-        self.backend = bk = get_backend(backend, dtype=dtype, seed=seed)
-        self.config = dict(model="autoencoder", input_dim=self.input_dim,
-                           hidden_dims=list(self.hidden_dims), latent_dim=self.latent_dim,
-                           likelihood=likelihood, activation=activation,
-                           dtype=str(bk.dtype), seed=seed)
-        self.likelihood = make_likelihood(likelihood, bk)
+        self._setup("autoencoder", input_dim, hidden_dims, latent_dim, likelihood, activation,
+                    backend, dtype, seed)
+        bk = self.backend
         last_hidden = self.hidden_dims[-1] if self.hidden_dims else self.input_dim
         self.encoder = _mlp((self.input_dim, *self.hidden_dims), activation, bk,
                             final_activation=True, first_input_grad=False)
