@@ -1,6 +1,6 @@
 """Seconds per epoch of each backend, against the matrix products' floor.
 
-    python benchmarks/bench_backends.py            # ~2 minutes on 2 cores
+    python benchmarks/bench_backends.py            # about a minute on 2 idle cores
     python benchmarks/bench_backends.py --quick    # smoke run, a few seconds
     python benchmarks/bench_backends.py --kernels  # each kernel: NumPy vs Numba
 
@@ -430,9 +430,11 @@ def run_batch_size(names, x, batch, epochs, warm_steps, peak_steps, chunk=40):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="2048 examples, 1 epoch, no compile timing")
-    p.add_argument("--epochs", type=int, default=None, help="timed epochs per backend (default 5; 1 with --quick)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="timed epochs per backend (default 5; 1 with --quick)")
     p.add_argument("--backends", default="numpy,numba,cupy")
     p.add_argument("--kernels", action="store_true", help="time each kernel, NumPy vs Numba, and stop")
+    p.add_argument("--chunk", type=int, default=40, help="steps per turn when interleaving (default 40)")
     args = p.parse_args(argv)
     if args.kernels:
         kernel_table()
@@ -442,20 +444,23 @@ def main(argv=None):
     x, source = load_data(args.quick)
     names = available(args.backends.split(","))
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
-    print(f"data: {source}, {len(x)} examples of {x.shape[1]} pixels; model {INPUT}-{HIDDEN}-{LATENT} float32; "
-          f"median of {epochs} epochs; {os.cpu_count()} CPUs, BLAS threads: {blas_threads}; "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    load_start = os.getloadavg()[0]
+    print(f"data: {source}, {len(x)} examples of {x.shape[1]} pixels; model {INPUT}-{HIDDEN}-{LATENT} "
+          f"float32; median of {epochs} epochs; {os.cpu_count()} CPUs, BLAS threads: {blas_threads}; "
+          f"load average {load_start:.1f} at the start")
     print(f"{'backend':<18}{'batch':>6}{'s/epoch':>10}{'samples/s':>11}{'x GEMM':>8}{'peak MB':>9}")
     all_times = {}
     for batch in (128, 1024):
         rows, times = run_batch_size(names, x, batch, epochs, warm_steps=2 if args.quick else 20,
-                                     peak_steps=2 if args.quick else 20)
+                                     peak_steps=2 if args.quick else 20, chunk=args.chunk)
         all_times[batch] = times
         for name, b, sec, rate, ratio, peak in rows:
             peak_s = "" if peak is None else f"{peak:9.1f}"
             print(f"{name:<18}{b:>6}{sec:>10.3f}{rate:>11.0f}{ratio:>8.2f}{peak_s}")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end (above {os.cpu_count()}: other programs "
-          f"competed for the CPUs, absolute times are inflated; compare the ratios)")
+    load_end = os.getloadavg()[0]
+    print(f"load average {load_end:.1f} at the end")
+    if max(load_start, load_end) > os.cpu_count():
+        print("  (more runnable programs than CPUs: absolute times are inflated, compare the ratios)")
     for batch, times in all_times.items():
         for name, ts in times.items():
             print(f"  epochs, batch {batch}, {name}: " + " ".join(f"{t:.3f}" for t in ts))
