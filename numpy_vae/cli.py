@@ -73,21 +73,22 @@ def _int(text):
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
-def _positive_float(text):
+def _float(text):
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _positive_float(text):
+    value = _float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
     return value
 
 
 def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
@@ -204,8 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", default=None, metavar="FILE.png",
                         help="where to write (default: RUN/samples-seed<seed>.png)")
     sample.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the draws of z")
-    sample.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
-                        help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
+    _add_backend_option(sample)
     sample.set_defaults(func=_cmd_sample, parser=sample)
 
     plot = commands.add_parser(
@@ -257,13 +257,16 @@ def _add_model_options(parser, with_dtype=True):
     if with_dtype:
         group.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                            help="floating-point type of parameters and activations")
-    group.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
-                       help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
+    _add_backend_option(group)
+
+
+def _add_backend_option(parser):
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
+                        help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
 
 
 def _add_runtime_options(parser):
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
-                        help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
+    _add_backend_option(parser)
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="folder with the IDX files (default: the one the run was trained on)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or data messages")

@@ -210,7 +210,7 @@ class VAE(_Model):
         mu, logvar = self.encode(x)
         if eps is None:
             eps = self.backend.standard_normal(mu.shape)
-        z = mu + self.backend.xp.exp(0.5 * logvar) * self.backend.asarray(eps)
+        z = self.reparameterize.forward(mu, logvar, self.backend.asarray(eps))
         out = self.decoder.forward(z)
         return self.likelihood.nll(out, x), self.kl.forward(mu, logvar)
 

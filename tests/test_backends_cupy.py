@@ -40,6 +40,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numpy_vae import VAE, Adam, BackendUnavailableError, get_backend
+from backend_inputs import random_arrays as _arrays, random_pixels as _pixels  # noqa: E402
 from numpy_vae import ops as ref
 
 DTYPES = (np.float32, np.float64)
@@ -109,23 +110,6 @@ def twin(cp):
     from numpy_vae.backends import cupy_ops
     return cupy_ops
 
-
-def _arrays(shape, dtype, seed, n=2):
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        a = 3 * rng.standard_normal(shape)
-        a[rng.random(shape) < 0.125] = 0.0
-        out.append(a.astype(dtype))
-    return out
-
-
-def _pixels(shape, dtype, seed):
-    rng = np.random.default_rng(seed + 1)
-    x = rng.random(shape)
-    x[x < 0.6] = 0.0
-    x[x > 0.9] = 1.0
-    return x.astype(dtype)
 
 
 def _close(cp, actual, expected, **tol):

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 numba = pytest.importorskip("numba", reason="numba is not installed: pip install \"numpy-vae[numba]\"")
 
 from numpy_vae import VAE, Adam, BackendUnavailableError, available_backends, get_backend  # noqa: E402
+from backend_inputs import random_arrays as _arrays, random_pixels as _pixels  # noqa: E402
 from numpy_vae import ops as ref  # noqa: E402
 from numpy_vae.backends import numba_ops as twin  # noqa: E402
 
@@ -48,27 +49,6 @@ MODEL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, at
 # (batch, width): batch 1 and odd widths up to 64, so vector loops have tails
 SHAPES = st.tuples(st.integers(1, 9), st.integers(1, 64))
 SEEDS = st.integers(0, 2**32 - 1)
-
-
-def _arrays(shape, dtype, seed, n=2):
-    """n arrays of ``shape``: normal values with scale 3, about 1 in 8 exactly 0
-    (the kink of relu and leaky_relu)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        a = 3 * rng.standard_normal(shape)
-        a[rng.random(shape) < 0.125] = 0.0
-        out.append(a.astype(dtype))
-    return out
-
-
-def _pixels(shape, dtype, seed):
-    """Targets in [0, 1] like MNIST: mostly 0, some 1, some in between."""
-    rng = np.random.default_rng(seed + 1)
-    x = rng.random(shape)
-    x[x < 0.6] = 0.0
-    x[x > 0.9] = 1.0
-    return x.astype(dtype)
 
 
 def assert_close(actual, expected, tol):

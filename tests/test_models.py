@@ -459,9 +459,16 @@ def test_z_of_the_wrong_width_is_refused():
         small_model().decode(np.zeros((2, 4)))
 
 
-def test_sample_of_nothing_is_refused():
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_sample_of_nothing_is_refused(cls):
     with pytest.raises(ValueError, match="at least 1"):
-        small_model().sample(0)
+        cls(INPUT, HIDDEN, LATENT).sample(0)
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_an_unknown_activation_is_refused_even_without_hidden_layers(cls):
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        cls(INPUT, (), LATENT, activation="swish")
 
 
 @pytest.mark.parametrize("cls", [VAE, Autoencoder])
@@ -479,7 +486,7 @@ def test_non_positive_sizes_are_refused(cls, sizes):
         cls(*sizes)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "int64", "double-ish"])
+@pytest.mark.parametrize("dtype", ["float16", "int64", "double-ish", None])
 def test_unsupported_dtype_is_refused(dtype):
     with pytest.raises(ValueError, match="float32, float64"):
         VAE(INPUT, HIDDEN, LATENT, dtype=dtype)

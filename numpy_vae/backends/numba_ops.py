@@ -60,6 +60,13 @@ def _kernel_ready(*arrays) -> bool:
     return True
 
 
+def _elementwise(kernel, arrays, scalars=()):
+    """A new array like ``arrays[0]``, filled by ``kernel(*flat arrays, *scalars, flat out)``."""
+    out = np.empty_like(arrays[0])
+    kernel(*(a.reshape(-1) for a in arrays), *scalars, out.reshape(-1))
+    return out
+
+
 # --- activations -----------------------------------------------------------
 
 @_jit
@@ -73,9 +80,7 @@ def relu(x):
     """Twin of ops.relu."""
     if not _kernel_ready(x):
         return _ref.relu(x)
-    y = np.empty_like(x)
-    _relu_kernel(x.reshape(-1), y.reshape(-1))
-    return y
+    return _elementwise(_relu_kernel, (x,))
 
 
 @_jit
@@ -89,9 +94,7 @@ def relu_backward(dy, x):
     """Twin of ops.relu_backward."""
     if not _kernel_ready(dy, x):
         return _ref.relu_backward(dy, x)
-    dx = np.empty_like(dy)
-    _relu_backward_kernel(dy.reshape(-1), x.reshape(-1), dx.reshape(-1))
-    return dx
+    return _elementwise(_relu_backward_kernel, (dy, x))
 
 
 @_jit
@@ -105,9 +108,7 @@ def leaky_relu(x, slope):
     """Twin of ops.leaky_relu."""
     if not _kernel_ready(x):
         return _ref.leaky_relu(x, slope)
-    y = np.empty_like(x)
-    _leaky_relu_kernel(x.reshape(-1), x.dtype.type(slope), y.reshape(-1))
-    return y
+    return _elementwise(_leaky_relu_kernel, (x,), (x.dtype.type(slope),))
 
 
 @_jit
@@ -121,9 +122,7 @@ def leaky_relu_backward(dy, x, slope):
     """Twin of ops.leaky_relu_backward."""
     if not _kernel_ready(dy, x):
         return _ref.leaky_relu_backward(dy, x, slope)
-    dx = np.empty_like(dy)
-    _leaky_relu_backward_kernel(dy.reshape(-1), x.reshape(-1), x.dtype.type(slope), dx.reshape(-1))
-    return dx
+    return _elementwise(_leaky_relu_backward_kernel, (dy, x), (x.dtype.type(slope),))
 
 
 def tanh(x):
@@ -142,9 +141,7 @@ def tanh_backward(dy, y):
     """Twin of ops.tanh_backward."""
     if not _kernel_ready(dy, y):
         return _ref.tanh_backward(dy, y)
-    dx = np.empty_like(dy)
-    _tanh_backward_kernel(dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
-    return dx
+    return _elementwise(_tanh_backward_kernel, (dy, y))
 
 
 @_jit
@@ -184,9 +181,7 @@ def sigmoid_backward(dy, y):
     """Twin of ops.sigmoid_backward."""
     if not _kernel_ready(dy, y):
         return _ref.sigmoid_backward(dy, y)
-    dx = np.empty_like(dy)
-    _sigmoid_backward_kernel(dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
-    return dx
+    return _elementwise(_sigmoid_backward_kernel, (dy, y))
 
 
 @_jit
