@@ -68,6 +68,7 @@ class _Conv(Layer):
         k = 1.0 / math.sqrt(fan_in)
         self.params["W"] = k * (2 * bk.random(weight_shape) - 1)
         self.params["b"] = k * (2 * bk.random((self.out_channels,)) - 1)
+        self.grads = {name: bk.xp.zeros_like(p) for name, p in self.params.items()}
         self._col2im = col2im_for(bk)
 
     def _check_input(self, x):
@@ -133,8 +134,8 @@ class Conv2D(_Conv):
     def backward(self, dy):
         dy2 = self._channels_first(dy)                    # (out_c, N * Ho * Wo)
         W2 = self.params["W"].reshape(self.out_channels, -1)
-        self.grads["W"] = (dy2 @ self._cols.T).reshape(self.params["W"].shape)
-        self.grads["b"] = dy2.sum(axis=1)
+        self.grads["W"][...] = (dy2 @ self._cols.T).reshape(self.params["W"].shape)
+        self.grads["b"][...] = dy2.sum(axis=1)
         if not self.input_grad:
             return None
         dcols = W2.T @ dy2                                # (in_c * kh * kw, N * Ho * Wo)
@@ -212,8 +213,8 @@ class ConvTranspose2D(_Conv):
         N, _, H, W = self._x_shape
         dcols = im2col(dy, self.kh, self.kw, self.stride, self.padding, self.backend.xp)
         W2 = self.params["W"].reshape(self.in_channels, -1)
-        self.grads["W"] = (self._x2 @ dcols.T).reshape(self.params["W"].shape)
-        self.grads["b"] = dy.sum(axis=(0, 2, 3))
+        self.grads["W"][...] = (self._x2 @ dcols.T).reshape(self.params["W"].shape)
+        self.grads["b"][...] = dy.sum(axis=(0, 2, 3))
         if not self.input_grad:
             return None
         dx2 = W2 @ dcols                                  # (in_c, N * H * W)

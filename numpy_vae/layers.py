@@ -5,8 +5,12 @@ Every layer follows one contract:
 - ``forward(x)`` computes the output and keeps what the backward pass needs
   (``self._x``, ``self._y``): the cache is named for what it is;
 - ``backward(dy)`` takes dL/dy, the gradient of the loss with respect to the
-  layer's output, stores the parameter gradients in ``self.grads`` (same
-  keys as ``self.params``) and returns dL/dx.
+  layer's output, writes the parameter gradients into ``self.grads`` (same
+  keys and shapes as ``self.params``) and returns dL/dx.
+
+The gradient arrays are allocated once and overwritten by every backward
+pass (copy them to keep them).  A model hands its layers views of two flat
+buffers to use instead (``adopt``; numpy_vae/flat.py says why).
 
 Shapes use ``batch`` for the number of examples in a mini-batch.  The
 elementwise math goes through ``backend.ops`` (reference: ``numpy_vae/ops.py``)
@@ -39,6 +43,18 @@ class Layer:
 
     def __call__(self, x):
         return self.forward(x)
+
+    def adopt(self, params: dict, grads: dict) -> None:
+        """From now on keep parameters and gradients in these arrays.
+
+        ``params`` and ``grads`` map each of this layer's parameter names to
+        an array of the same shape (views of a model's flat buffers); the
+        parameter values are copied in.
+        """
+        for name, target in params.items():
+            target[...] = self.params[name]
+            self.params[name] = target
+        self.grads.update(grads)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -75,6 +91,7 @@ class Linear(Layer):
         k = 1.0 / math.sqrt(in_features)
         self.params["W"] = k * (2 * bk.random((in_features, out_features)) - 1)
         self.params["b"] = k * (2 * bk.random((out_features,)) - 1)
+        self.grads = {name: bk.xp.zeros_like(p) for name, p in self.params.items()}
         self._x = None
 
     def forward(self, x):
@@ -84,8 +101,9 @@ class Linear(Layer):
         return self.backend.ops.add_bias(x @ self.params["W"], self.params["b"])
 
     def backward(self, dy):
-        self.grads["W"] = self._x.T @ dy
-        self.grads["b"] = self.backend.ops.bias_grad(dy)
+        # dW = x^T dy, written straight into the gradient array (out=)
+        self.backend.xp.matmul(self._x.T, dy, out=self.grads["W"])
+        self.grads["b"][...] = self.backend.ops.bias_grad(dy)
         return dy @ self.params["W"].T if self.input_grad else None
 
     def __repr__(self):
@@ -205,9 +223,15 @@ class Sequential(Layer):
                          (layers[0].backend if layers else None))
         self.layers = layers
         self._param_layers = [layer for layer in layers if layer.params]
-        for i, layer in enumerate(self._param_layers):
-            for name, value in layer.params.items():
-                self.params[f"{i}.{name}"] = value
+        self._collect()
+
+    def _collect(self):
+        self.params = {f"{i}.{name}": value
+                       for i, layer in enumerate(self._param_layers)
+                       for name, value in layer.params.items()}
+        self.grads = {f"{i}.{name}": g
+                      for i, layer in enumerate(self._param_layers)
+                      for name, g in layer.grads.items()}
 
     def forward(self, x):
         for layer in self.layers:
@@ -217,10 +241,14 @@ class Sequential(Layer):
     def backward(self, dy):
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
-        self.grads = {f"{i}.{name}": g
-                      for i, layer in enumerate(self._param_layers)
-                      for name, g in layer.grads.items()}
         return dy
+
+    def adopt(self, params: dict, grads: dict) -> None:
+        """Layer.adopt for "{index}.{name}" keys: each layer gets its own."""
+        for i, layer in enumerate(self._param_layers):
+            layer.adopt({name: params[f"{i}.{name}"] for name in layer.params},
+                        {name: grads[f"{i}.{name}"] for name in layer.params})
+        self._collect()
 
     def __len__(self):
         return len(self.layers)

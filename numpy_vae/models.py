@@ -15,7 +15,9 @@ With beta = 1 the loss is the negative ELBO in nats per example:
 
 The backward pass runs the same steps in reverse.  The gradient reaching mu
 and logvar is the sum of two paths: through z (Reparameterize.backward) and
-through the KL term (GaussianKL.backward).
+through the KL term (GaussianKL.backward).  The training step runs those two
+nodes as one, ReparameterizeKL (numpy_vae/reparameterize.py): the same
+numbers in one kernel call each way, which the Numba and CuPy backends fuse.
 
 The encoder's log-variance is clamped to LOGVAR_RANGE = [-30, 20] (a Clip
 layer after the logvar head): sigma then stays between 3e-7 and 2.2e4, so
@@ -34,10 +36,11 @@ Parameter names (the stable contract other code relies on):
 from __future__ import annotations
 
 from numpy_vae.backend import get_backend
+from numpy_vae.flat import pack
 from numpy_vae.kl import GaussianKL
 from numpy_vae.layers import Clip, Linear, Sequential, make_activation
 from numpy_vae.likelihoods import make_likelihood
-from numpy_vae.reparameterize import Reparameterize
+from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 
 
 LOGVAR_RANGE = (-30.0, 20.0)
@@ -84,9 +87,25 @@ class _Model:
         self.likelihood = make_likelihood(likelihood, self.backend)
 
     def _collect_params(self, parts):
-        self.params = {f"{prefix}.{name}": value
-                       for prefix, part in parts
-                       for name, value in part.params.items()}
+        """Name every parameter "{part}.{name}" and move them all, and their
+        gradients, into two flat buffers (numpy_vae/flat.py): the parts keep
+        working on views, and the optimizer updates everything in one call."""
+        self._parts = parts
+        params = {f"{prefix}.{name}": value
+                  for prefix, part in parts
+                  for name, value in part.params.items()}
+        xp, dtype = self.backend.xp, self.backend.dtype
+        _, self.params = pack(params, xp, dtype)
+        _, grads = pack(params, xp, dtype, copy=False)
+        for prefix, part in parts:
+            names = list(part.params)
+            part.adopt({name: self.params[f"{prefix}.{name}"] for name in names},
+                       {name: grads[f"{prefix}.{name}"] for name in names})
+
+    def _collect_grads(self):
+        """name -> gradient array, the model's gradient buffers: every
+        ``loss_and_grads`` overwrites them (copy them to keep them)."""
+        return {f"{prefix}.{name}": g for prefix, part in self._parts for name, g in part.grads.items()}
 
     def _as_batch(self, x):
         x = self.backend.asarray(x)
@@ -128,6 +147,7 @@ class VAE(_Model):
         self.logvar_clip = Clip(*LOGVAR_RANGE, backend=bk)
         self.reparameterize = Reparameterize(bk)
         self.kl = GaussianKL(bk)
+        self.reparameterize_kl = ReparameterizeKL(bk)  # the two above in one node, for training
         self._collect_params([("encoder", self.encoder), ("mu", self.mu_head),
                               ("logvar", self.logvar_head), ("decoder", self.decoder)])
 
@@ -159,7 +179,9 @@ class VAE(_Model):
         Returns
         -------
         loss : scalar      mean over the batch of recon + beta * kl (nats per example)
-        grads : dict       name -> dloss/dparam, the keys and shapes of ``params``
+        grads : dict       name -> dloss/dparam, the keys and shapes of ``params``;
+                           the model's own gradient arrays, overwritten by
+                           the next call (copy them to keep them)
         info : dict        "loss", "recon", "kl" (batch means) and "beta"
         """
         x = self._as_batch(x)
@@ -172,31 +194,24 @@ class VAE(_Model):
         h = self.encoder.forward(x)
         mu = self.mu_head.forward(h)
         logvar = self.logvar_clip.forward(self.logvar_head.forward(h))
-        z = self.reparameterize.forward(mu, logvar, eps)
+        z, kl = self.reparameterize_kl.forward(mu, logvar, eps)
         out = self.decoder.forward(z)
         recon = self.likelihood.forward(out, x)
-        kl = self.kl.forward(mu, logvar)
         recon_mean, kl_mean = recon.mean(), kl.mean()
         loss = recon_mean + beta * kl_mean
 
         # backward: loss = (1/batch) sum_n (recon_n + beta * kl_n)
         dnll = xp.full((batch,), 1.0 / batch, dtype=self.backend.dtype)
         dz = self.decoder.backward(self.likelihood.backward(dnll))
-        dmu, dlogvar = self.reparameterize.backward(dz)
-        dmu_kl, dlogvar_kl = self.kl.backward(beta * dnll)
-        dh = self.mu_head.backward(dmu + dmu_kl)
-        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar + dlogvar_kl))
+        dmu, dlogvar = self.reparameterize_kl.backward(dz, beta * dnll)  # both paths, summed
+        dh = self.mu_head.backward(dmu)
+        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar))
         if dh is not None:
             self.encoder.backward(dh + dh_logvar)
 
         grads = self._collect_grads()
         info = {"loss": loss, "recon": recon_mean, "kl": kl_mean, "beta": beta}
         return loss, grads, info
-
-    def _collect_grads(self):
-        parts = [("encoder", self.encoder), ("mu", self.mu_head),
-                 ("logvar", self.logvar_head), ("decoder", self.decoder)]
-        return {f"{prefix}.{name}": g for prefix, part in parts for name, g in part.grads.items()}
 
     def loss(self, x, eps=None, beta=1.0):
         """The loss of ``loss_and_grads`` without the backward pass (and no caches)."""
@@ -273,8 +288,8 @@ class Autoencoder(_Model):
         self.decoder = _mlp((self.latent_dim, *reversed(self.hidden_dims),
                              self.likelihood.out_dim(self.input_dim)),
                             activation, bk, final_activation=False)
-        self._parts = [("encoder", self.encoder), ("code", self.code_head), ("decoder", self.decoder)]
-        self._collect_params(self._parts)
+        self._collect_params([("encoder", self.encoder), ("code", self.code_head),
+                              ("decoder", self.decoder)])
 
     def loss_and_grads(self, x, eps=None, beta=1.0):
         """Mean reconstruction NLL of the batch and its gradients (eps, beta unused)."""
@@ -288,7 +303,7 @@ class Autoencoder(_Model):
         dh = self.code_head.backward(dcode)
         if dh is not None:
             self.encoder.backward(dh)
-        grads = {f"{prefix}.{name}": g for prefix, part in self._parts for name, g in part.grads.items()}
+        grads = self._collect_grads()
         zero = self.backend.dtype.type(0)
         return loss, grads, {"loss": loss, "recon": loss, "kl": zero, "beta": beta}
 

@@ -24,6 +24,7 @@ __all__ = [
     "sigmoid", "sigmoid_backward",
     "softplus", "softplus_backward",
     "add_bias", "bias_grad",
+    "reparameterize_kl", "reparameterize_kl_backward",
     "bernoulli_nll", "bernoulli_nll_and_grad",
     "adam_update", "sgd_momentum_update",
 ]
@@ -96,6 +97,44 @@ def add_bias(y, b):
 def bias_grad(dy):
     """db = sum over the batch of dy:  (batch, out) -> (out,)."""
     return dy.sum(axis=0)
+
+
+# --- reparameterization + KL, one step -------------------------------------
+
+def reparameterize_kl(mu, logvar, eps):
+    """The Reparameterize and GaussianKL nodes in one step (forward).
+
+        std         = exp(logvar / 2)
+        var_minus_1 = exp(logvar) - 1                         (as expm1, see kl.py)
+        z           = mu + std * eps
+        kl          = 1/2 * sum_j (mu_j^2 + var_minus_1_j - logvar_j)
+
+    mu, logvar, eps: (batch, latent) -> z: (batch, latent), kl: (batch,),
+    and the cache the backward pass needs: std, var_minus_1: (batch, latent).
+    z is numpy_vae/reparameterize.py's sample, kl numpy_vae/kl.py's
+    divergence, each computed as those nodes compute it.
+    """
+    std = np.exp(0.5 * logvar)
+    var_minus_1 = np.expm1(logvar)
+    z = mu + std * eps
+    kl = 0.5 * (mu * mu + var_minus_1 - logvar).sum(axis=1)
+    return z, kl, std, var_minus_1
+
+
+def reparameterize_kl_backward(dz, dkl, mu, eps, std, var_minus_1):
+    """Gradients of reparameterize_kl: the sum of the paths through z and kl.
+
+        dmu     = dz                  + dkl * mu
+        dlogvar = dz * eps * std / 2  + dkl * (exp(logvar) - 1) / 2
+
+    dz: (batch, latent), dkl: (batch,), one number per example, broadcast over
+    its row; mu, eps, std, var_minus_1: (batch, latent) from the forward pass.
+    Returns dmu, dlogvar: (batch, latent).
+    """
+    dkl = dkl[:, None]
+    dmu = dz + dkl * mu
+    dlogvar = dz * eps * std * 0.5 + dkl * 0.5 * var_minus_1
+    return dmu, dlogvar
 
 
 # --- Bernoulli likelihood on logits ---------------------------------------

@@ -9,11 +9,18 @@ place, so the layers see the new values without any copying:
 
 The update rules themselves are the kernels ``adam_update`` and
 ``sgd_momentum_update`` in ``numpy_vae/ops.py`` (through ``backend.ops``).
+They are elementwise, so when the parameters are views of one flat buffer,
+as a model's are (numpy_vae/flat.py), the optimizer keeps its own state
+(Adam's m and v) flat too and makes one kernel call over everything per
+step instead of one per parameter: the same numbers, fewer calls.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+
+from numpy_vae.flat import flat_buffer, pack
 
 
 def global_norm(grads: dict) -> float:
@@ -49,19 +56,44 @@ class Optimizer:
         self.t = 0
         self.backend = backend
         self.last_grad_norm = None
+        self._flat_params = flat_buffer(params)  # None unless params tile one buffer
+        self._grad_views = None                 # the grads whose flat buffer is known
+        self._flat_grads = None
+
+    def _state_like_params(self):
+        """Zeros shaped like each parameter; flat too if the parameters are.
+
+        Returns (flat, views): views is name -> array, flat their buffer or None.
+        """
+        xp = self.backend.xp
+        if self._flat_params is not None:
+            return pack(self.params, xp, self._flat_params.dtype, copy=False)
+        return None, {name: xp.zeros_like(p) for name, p in self.params.items()}
 
     def _slots(self):
         return {}
+
+    def _flat_grads_of(self, grads: dict):
+        """The flat buffer of ``grads`` if both they and the params are flat, else None."""
+        if self._flat_params is None:
+            return None
+        views = tuple(grads.values())
+        if self._grad_views is None or len(views) != len(self._grad_views) or \
+                not all(map(operator.is_, views, self._grad_views)):
+            self._grad_views, self._flat_grads = views, flat_buffer(grads)
+        return self._flat_grads
 
     def step(self, grads: dict) -> None:
         """Apply one update with ``grads`` (the keys of ``params``)."""
         if grads.keys() != self.params.keys():
             missing = set(self.params) ^ set(grads)
             raise KeyError(f"grads and params differ in: {', '.join(sorted(missing))}")
+        flat_grads = self._flat_grads_of(grads)
         if self.clip_norm is not None:
-            self.last_grad_norm = clip_by_global_norm(grads, self.clip_norm)
+            self.last_grad_norm = clip_by_global_norm(
+                grads if flat_grads is None else {"all": flat_grads}, self.clip_norm)
         self.t += 1
-        self._update(grads)
+        self._update(grads, flat_grads)
 
     def state_dict(self) -> dict:
         """Flat dict of arrays and numbers, for checkpoints: "t" and "{slot}.{name}".
@@ -89,10 +121,6 @@ class Optimizer:
                 a[...] = self.backend.asarray(state[key], dtype=a.dtype)
 
 
-def _zeros_like_all(params, xp):
-    return {name: xp.zeros_like(p) for name, p in params.items()}
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum (0 gives plain SGD).
 
@@ -105,13 +133,16 @@ class SGD(Optimizer):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum = float(momentum)
-        self.velocity = _zeros_like_all(params, backend.xp)
+        self._flat_velocity, self.velocity = self._state_like_params()
 
     def _slots(self):
         return {"velocity": self.velocity}
 
-    def _update(self, grads):
+    def _update(self, grads, flat_grads):
         update = self.backend.ops.sgd_momentum_update
+        if flat_grads is not None:  # every parameter in one call
+            update(self._flat_params, flat_grads, self._flat_velocity, self.lr, self.momentum)
+            return
         for name, p in self.params.items():
             update(p, grads[name], self.velocity[name], self.lr, self.momentum)
 
@@ -126,14 +157,18 @@ class Adam(Optimizer):
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         self.eps = float(eps)
-        self.m = _zeros_like_all(params, backend.xp)
-        self.v = _zeros_like_all(params, backend.xp)
+        self._flat_m, self.m = self._state_like_params()
+        self._flat_v, self.v = self._state_like_params()
 
     def _slots(self):
         return {"m": self.m, "v": self.v}
 
-    def _update(self, grads):
+    def _update(self, grads, flat_grads):
         update = self.backend.ops.adam_update
+        if flat_grads is not None:  # every parameter in one call
+            update(self._flat_params, flat_grads, self._flat_m, self._flat_v,
+                   self.lr, self.beta1, self.beta2, self.eps, self.t)
+            return
         for name, p in self.params.items():
             update(p, grads[name], self.m[name], self.v[name],
                    self.lr, self.beta1, self.beta2, self.eps, self.t)

@@ -14,6 +14,10 @@ Now z is differentiable in mu and logvar, with eps held fixed:
 The standard deviation is exp(logvar / 2), not exp(logvar): the encoder
 predicts log sigma^2.  And eps is drawn once per forward pass and kept, so
 backward differentiates exactly the z that forward produced.
+
+``ReparameterizeKL``, at the end, is this node and the KL node of
+numpy_vae/kl.py in one step, for the training step; the lessons teach the
+two separately.
 """
 
 from __future__ import annotations
@@ -50,3 +54,41 @@ class Reparameterize:
         dmu = dz
         dlogvar = dz * self.eps * self._std * 0.5
         return dmu, dlogvar
+
+
+class ReparameterizeKL:
+    """Reparameterize and GaussianKL (numpy_vae/kl.py) in one node, for the training step.
+
+    forward(mu, logvar, eps=None) -> (z, kl)
+        mu, logvar, eps: (batch, latent_dim)
+        z  = mu + exp(logvar / 2) * eps                         (batch, latent_dim)
+        kl = 1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j)  (batch,)
+        eps is drawn from the backend's generator unless given, as in Reparameterize.
+    backward(dz, dkl) -> (dmu, dlogvar)
+        dz: (batch, latent_dim), dkl: (batch,) -> (batch, latent_dim) x 2
+
+    mu and logvar feed both z and the KL, so each gradient is the sum of the
+    two paths: the same numbers as Reparameterize and GaussianKL run one after
+    the other with their gradients added, in one kernel call each way
+    (``ops.reparameterize_kl`` and ``ops.reparameterize_kl_backward``).
+    """
+
+    def __init__(self, backend: Backend | str | None = None):
+        self.backend = get_backend(backend)
+        self.eps = None
+
+    def forward(self, mu, logvar, eps=None):
+        if mu.shape != logvar.shape:
+            raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+        if eps is None:
+            eps = self.backend.standard_normal(mu.shape)
+        elif eps.shape != mu.shape:
+            raise ValueError(f"eps must have the shape of mu {tuple(mu.shape)}, got {tuple(eps.shape)}")
+        self.eps = eps
+        self._mu = mu
+        z, kl, self._std, self._var_minus_1 = self.backend.ops.reparameterize_kl(mu, logvar, eps)
+        return z, kl
+
+    def backward(self, dz, dkl):
+        return self.backend.ops.reparameterize_kl_backward(dz, dkl, self._mu, self.eps,
+                                                           self._std, self._var_minus_1)

@@ -22,7 +22,16 @@ Tolerances, and why (float32 eps = 6e-8, float64 eps = 1.1e-16):
   within twice that: n <= 64 here gives float32 7.6e-6, float64 1.4e-14
   (we use 1e-5 and 1e-13).  The Bernoulli NLL's terms are all >= 0, so the
   bound is relative to the NLL itself; bias_grad's have either sign, so it
-  is relative to the sum of |dy|.
+  is relative to the sum of |dy|.  The KL of reparameterize_kl adds
+  mu^2 + (exp(logvar) - 1) - logvar, whose parts cancel where logvar is
+  near 0, and CUDA's expm1 may differ from NumPy's by an ulp, so its bound
+  is relative to the sum of |mu^2|, |exp(logvar) - 1| and |logvar|.
+- ``ELEMENTWISE`` relative to the terms: z = mu + std * eps and the two
+  gradients of reparameterize_kl are sums of two terms that can cancel to
+  near 0, where an ulp of a term (or an FMA) is a large relative error of
+  the result, and the terms can be large (logvar has scale 3 here, and
+  exp(logvar) - 1 is 3e6 at logvar = 15).  So there the ``ELEMENTWISE``
+  bound is relative to |term 1| + |term 2|, element by element.
 - ``MODEL``: a training step chains cuBLAS (another summation order than
   OpenBLAS, over up to 784 terms), the kernels above and Adam; float32
   1e-4, float64 1e-10, relative, and relative to the largest gradient or
@@ -118,6 +127,16 @@ def _close(cp, actual, expected, **tol):
     np.testing.assert_allclose(cp.asnumpy(actual), expected, **tol)
 
 
+def _close_to_terms(cp, actual, expected, terms, rtol, atol):
+    """|actual - expected| <= rtol * (sum of |term|) + atol, element by element:
+    for a sum of terms that may cancel (see ELEMENTWISE relative to the terms)."""
+    assert isinstance(actual, cp.ndarray)
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    error = np.abs(cp.asnumpy(actual).astype(np.float64) - expected)
+    bound = rtol * sum(np.abs(t).astype(np.float64) for t in terms) + atol
+    assert np.all(error <= bound), f"max error / bound: {np.max(error / bound)}"
+
+
 def test_cupy_backend_is_gpu_arrays_with_twin_kernels(cp, twin):
     bk = get_backend("cupy", dtype="float32", seed=0)
     assert bk.name == "cupy" and bk.xp is cp and bk.ops is twin
@@ -201,6 +220,44 @@ def test_bernoulli_twin_is_finite_at_extreme_logits(cp, twin, dtype):
     nll, grad = twin.bernoulli_nll_and_grad(cp.asarray(logits), cp.asarray(x))
     assert bool(cp.all(cp.isfinite(nll))) and bool(cp.all(cp.isfinite(grad)))
     _close(cp, nll, ref.bernoulli_nll(logits, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=20, deadline=None)
+@given(shape=SHAPES, seed=SEEDS)
+def test_reparameterize_kl_twins_match_reference(cp, twin, dtype, shape, seed):
+    mu, logvar, eps = _arrays(shape, dtype, seed, n=3)
+    z, kl, std, var_minus_1 = twin.reparameterize_kl(cp.asarray(mu), cp.asarray(logvar), cp.asarray(eps))
+    z_ref, kl_ref, std_ref, var_minus_1_ref = ref.reparameterize_kl(mu, logvar, eps)
+    _close(cp, std, std_ref, **ELEMENTWISE[dtype])
+    _close(cp, var_minus_1, var_minus_1_ref, **ELEMENTWISE[dtype])
+    _close_to_terms(cp, z, z_ref, (mu, std_ref * eps), **ELEMENTWISE[dtype])
+    scale = (mu * mu + np.abs(var_minus_1_ref) + np.abs(logvar)).sum(axis=1)
+    _close(cp, kl, kl_ref, rtol=0, atol=SUM[dtype] * scale.max())
+
+    dz = _arrays(shape, dtype, seed + 1, n=1)[0]
+    dkl = _arrays(shape[:1], dtype, seed + 2, n=1)[0]
+    dmu, dlogvar = twin.reparameterize_kl_backward(
+        cp.asarray(dz), cp.asarray(dkl), cp.asarray(mu), cp.asarray(eps),
+        cp.asarray(std_ref), cp.asarray(var_minus_1_ref))
+    dmu_ref, dlogvar_ref = ref.reparameterize_kl_backward(dz, dkl, mu, eps, std_ref, var_minus_1_ref)
+    row_dkl = dkl[:, None]
+    _close_to_terms(cp, dmu, dmu_ref, (dz, row_dkl * mu), **ELEMENTWISE[dtype])
+    _close_to_terms(cp, dlogvar, dlogvar_ref, (dz * eps * std_ref * 0.5, row_dkl * 0.5 * var_minus_1_ref),
+                    **ELEMENTWISE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reparameterize_kl_twin_is_finite_at_the_ends_of_the_logvar_clamp(cp, twin, dtype):
+    logvar = np.array([[-30.0, 20.0, -30.0], [20.0, 0.0, -30.0]], dtype=dtype)  # models.LOGVAR_RANGE
+    mu = np.array([[0.0, 1e3, -3.0], [-1e3, 0.5, 2.0]], dtype=dtype)
+    eps = np.array([[1.0, -5.0, 0.3], [5.0, 2.0, -1.0]], dtype=dtype)
+    z, kl, std, var_minus_1 = twin.reparameterize_kl(cp.asarray(mu), cp.asarray(logvar), cp.asarray(eps))
+    dmu, dlogvar = twin.reparameterize_kl_backward(cp.ones_like(z), cp.ones(2, dtype), cp.asarray(mu),
+                                                   cp.asarray(eps), std, var_minus_1)
+    for a in (z, kl, dmu, dlogvar):
+        assert a.dtype == dtype and bool(cp.all(cp.isfinite(a)))
+    _close(cp, kl, ref.reparameterize_kl(mu, logvar, eps)[1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

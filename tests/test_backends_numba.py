@@ -13,6 +13,14 @@ Tolerances, and why:
   machines the results are bit-identical.  The margin, a few ulp (float32
   eps = 6e-8, float64 eps = 1.1e-16), leaves room for a compiler that fuses
   a * b + c into one rounding (FMA) on another CPU.
+- ``ROW_SUM`` (the KL of reparameterize_kl): the one twin that adds up in
+  another order.  Its loop adds a row's latent_dim terms left to right,
+  NumPy's pairwise sum keeps 8 partial sums from 8 terms on (below 8 the
+  two orders agree, and so do the bits).  Any order is within
+  n * eps * sum(|terms|) of the exact sum, so two orders are within twice
+  that: n <= 64 here gives float32 7.6e-6, float64 1.4e-14 (we use 1e-5
+  and 1e-13), relative to the sum of |mu^2|, |exp(logvar) - 1| and
+  |logvar| over the row.
 - ``MODEL`` (whole training steps): the same kernels plus the same BLAS on
   the same inputs, so again equal here.  Were one rounding to differ, it
   would travel through up to 4 matrix products and Adam's division by
@@ -44,6 +52,7 @@ from numpy_vae.backends import numba_ops as twin  # noqa: E402
 
 DTYPES = (np.float32, np.float64)
 SAME_ORDER = {np.float32: dict(rtol=4e-7, atol=1e-7), np.float64: dict(rtol=1e-15, atol=1e-15)}
+ROW_SUM = {np.float32: 1e-5, np.float64: 1e-13}
 MODEL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 
 # (batch, width): batch 1 and odd widths up to 64, so vector loops have tails
@@ -146,6 +155,39 @@ def test_bernoulli_twin_is_finite_at_extreme_logits(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, seed=SEEDS)
+def test_reparameterize_kl_twins_match_reference(dtype, shape, seed):
+    mu, logvar, eps = _arrays(shape, dtype, seed, n=3)
+    z, kl, std, var_minus_1 = twin.reparameterize_kl(mu, logvar, eps)
+    z_ref, kl_ref, std_ref, var_minus_1_ref = ref.reparameterize_kl(mu, logvar, eps)
+    for a, b in ((z, z_ref), (std, std_ref), (var_minus_1, var_minus_1_ref)):
+        assert_close(a, b, SAME_ORDER[dtype])
+    scale = (mu * mu + np.abs(var_minus_1_ref) + np.abs(logvar)).sum(axis=1)
+    assert_close(kl, kl_ref, dict(rtol=0, atol=ROW_SUM[dtype] * scale.max()))
+
+    dz = _arrays(shape, dtype, seed + 1, n=1)[0]
+    dkl = _arrays(shape[:1], dtype, seed + 2, n=1)[0]
+    dmu, dlogvar = twin.reparameterize_kl_backward(dz, dkl, mu, eps, std, var_minus_1)
+    dmu_ref, dlogvar_ref = ref.reparameterize_kl_backward(dz, dkl, mu, eps, std_ref, var_minus_1_ref)
+    assert_close(dmu, dmu_ref, SAME_ORDER[dtype])
+    assert_close(dlogvar, dlogvar_ref, SAME_ORDER[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reparameterize_kl_twin_is_finite_at_the_ends_of_the_logvar_clamp(dtype):
+    logvar = np.array([[-30.0, 20.0, -30.0], [20.0, 0.0, -30.0]], dtype=dtype)  # models.LOGVAR_RANGE
+    mu = np.array([[0.0, 1e3, -3.0], [-1e3, 0.5, 2.0]], dtype=dtype)
+    eps = np.array([[1.0, -5.0, 0.3], [5.0, 2.0, -1.0]], dtype=dtype)
+    z, kl, std, var_minus_1 = twin.reparameterize_kl(mu, logvar, eps)
+    dmu, dlogvar = twin.reparameterize_kl_backward(np.ones_like(mu), np.ones(2, dtype), mu, eps,
+                                                   std, var_minus_1)
+    for a in (z, kl, dmu, dlogvar):
+        assert a.dtype == dtype and np.all(np.isfinite(a))
+    np.testing.assert_allclose(kl, ref.reparameterize_kl(mu, logvar, eps)[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=20, deadline=None)
 @given(shape=SHAPES, seed=SEEDS, step=st.integers(1, 1000))
 def test_optimizer_twins_match_reference(dtype, shape, seed, step):
@@ -174,6 +216,19 @@ def test_arrays_the_kernels_were_not_written_for_go_to_the_reference():
     np.testing.assert_array_equal(twin.relu_backward(mixed, x), ref.relu_backward(mixed, x))
     ints = np.arange(-3, 3)
     np.testing.assert_array_equal(twin.relu(ints), ref.relu(ints))
+
+
+def test_reparameterize_kl_inputs_the_kernels_were_not_written_for_go_to_the_reference():
+    mu, logvar, eps = _arrays((6, 10), np.float32, 0, n=3)
+    for args in ((mu[:, ::2], logvar[:, ::2], eps[:, ::2]),          # not contiguous
+                 (mu.astype(np.float64), logvar, eps)):               # two dtypes
+        for a, b in zip(twin.reparameterize_kl(*args), ref.reparameterize_kl(*args)):
+            np.testing.assert_array_equal(a, b)
+    _, kl, std, var_minus_1 = ref.reparameterize_kl(mu, logvar, eps)
+    dz = np.ones((6, 20), np.float32)[:, ::2]                          # not contiguous
+    for a, b in zip(twin.reparameterize_kl_backward(dz, kl, mu, eps, std, var_minus_1),
+                    ref.reparameterize_kl_backward(dz, kl, mu, eps, std, var_minus_1)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_float32_kernels_compute_in_float32():

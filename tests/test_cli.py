@@ -15,7 +15,7 @@ import pytest
 from numpy_vae import cli, plots
 from numpy_vae.checkpoint import CheckpointError, load_checkpoint
 from numpy_vae.idx import write_idx
-from numpy_vae.kl import GaussianKL
+from numpy_vae.reparameterize import ReparameterizeKL
 
 FIGURES = ["reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png",
            "latent_manifold.png"]
@@ -130,12 +130,12 @@ def test_gradcheck_passes_for_a_correct_model(capsys):
 
 
 def test_gradcheck_fails_with_exit_code_1_on_a_wrong_backward_pass(monkeypatch, capsys):
-    def kl_backward_missing_one_half(self, dkl):  # a classic slip: d KL / d logvar without the 1/2
-        dmu, dlogvar = original(self, dkl)
-        return dmu, 2 * dlogvar
+    def kl_path_missing_one_half(self, dz, dkl):  # a classic slip: d KL / d logvar without the 1/2
+        dmu, dlogvar = original(self, dz, dkl)
+        return dmu, dlogvar + dkl[:, None] * 0.5 * self._var_minus_1  # the KL path twice
 
-    original = GaussianKL.backward
-    monkeypatch.setattr(GaussianKL, "backward", kl_backward_missing_one_half)
+    original = ReparameterizeKL.backward
+    monkeypatch.setattr(ReparameterizeKL, "backward", kl_path_missing_one_half)
     code = run_cli("gradcheck", "--hidden-dims", "16", "--latent-dim", 3, "--max-elements", 8)
     captured = capsys.readouterr()
     assert code == 1

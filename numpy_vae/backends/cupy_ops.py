@@ -129,6 +129,36 @@ def bias_grad(dy):
     return _sum_over_batch(dy, axis=0)
 
 
+# --- reparameterization + KL, one step -------------------------------------
+
+# In the kernels the standard deviation is called sigma: ``std`` would hide
+# C++'s namespace std inside the generated code.
+_reparameterize = _kernel(
+    "T mu, T logvar, T eps", "T z, T sigma, T var_minus_1",
+    "sigma = exp((T)0.5 * logvar); var_minus_1 = expm1(logvar); z = mu + sigma * eps",
+    "reparameterize")
+_gaussian_kl_rows = cupy.ReductionKernel(
+    "T mu, T logvar, T var_minus_1", "T kl", "mu * mu + var_minus_1 - logvar", "a + b",
+    "kl = (T)0.5 * a", "0", _PREFIX + "gaussian_kl")
+# dkl arrives as (batch, 1), so that it broadcasts over the row of each example.
+_reparameterize_kl_backward = _kernel(
+    "T dz, T dkl, T mu, T eps, T sigma, T var_minus_1", "T dmu, T dlogvar",
+    "dmu = dz + dkl * mu; dlogvar = dz * eps * sigma * (T)0.5 + dkl * (T)0.5 * var_minus_1",
+    "reparameterize_kl_backward")
+
+
+def reparameterize_kl(mu, logvar, eps):
+    """Twin of ops.reparameterize_kl: z, std and var_minus_1 in one elementwise
+    kernel, the KL rows in one reduction over them (two launches)."""
+    z, std, var_minus_1 = _reparameterize(mu, logvar, eps)
+    return z, _gaussian_kl_rows(mu, logvar, var_minus_1, axis=1), std, var_minus_1
+
+
+def reparameterize_kl_backward(dz, dkl, mu, eps, std, var_minus_1):
+    """Twin of ops.reparameterize_kl_backward: dmu and dlogvar in one kernel."""
+    return _reparameterize_kl_backward(dz, dkl[:, None], mu, eps, std, var_minus_1)
+
+
 # --- Bernoulli likelihood on logits ---------------------------------------
 
 # The NLL of one pixel, softplus(l) - x l, in the form of ops.bernoulli_nll.

@@ -4,9 +4,10 @@ Every public function here has the name and the signature of its reference
 in ops.py and returns the same numbers: each twin does the reference's
 operations in the reference's order, so on our machines the results are
 equal to the last bit (tests/test_backends_numba.py holds each twin to its
-reference).  The math is
-explained once, in ops.py; each twin below names the reference it mirrors and
-says what it fuses.
+reference).  One exception: reparameterize_kl adds up each row's KL in its
+loop, in another order than NumPy's pairwise sum, so that kl agrees to
+rounding.  The math is explained once, in ops.py; each twin below names the
+reference it mirrors and says what it fuses.
 
 How the twins are built
 -----------------------
@@ -255,6 +256,63 @@ def bias_grad(dy):
     return db
 
 
+# --- reparameterization + KL, one step -------------------------------------
+
+@_jit
+def _reparameterize_kl_kernel(mu, logvar, eps, std, var_minus_1, z, kl):
+    # std = exp(logvar / 2) and var_minus_1 = expm1(logvar) arrive computed
+    # by NumPy; one pass over each row makes z and adds up the row's KL.
+    zero, half = mu.dtype.type(0), mu.dtype.type(0.5)
+    for i in range(mu.shape[0]):
+        total = zero
+        for j in range(mu.shape[1]):
+            z[i, j] = mu[i, j] + std[i, j] * eps[i, j]
+            total += mu[i, j] * mu[i, j] + var_minus_1[i, j] - logvar[i, j]
+        kl[i] = half * total
+
+
+def reparameterize_kl(mu, logvar, eps):
+    """Twin of ops.reparameterize_kl: exp and expm1 by NumPy, then one pass
+    for z and the KL.
+
+    z, std and var_minus_1 are the reference's to the last bit.  kl is not
+    always: the loop adds each row up left to right, NumPy's pairwise sum in
+    another order (from 8 terms on), so the two can differ by a rounding of
+    order latent_dim * eps * kl.
+    """
+    if not (_kernel_ready(mu, logvar, eps) and mu.ndim == 2
+            and logvar.shape == mu.shape and eps.shape == mu.shape):
+        return _ref.reparameterize_kl(mu, logvar, eps)
+    std = 0.5 * logvar
+    np.exp(std, out=std)
+    var_minus_1 = np.expm1(logvar)
+    z = np.empty_like(mu)
+    kl = np.empty(mu.shape[0], dtype=mu.dtype)
+    _reparameterize_kl_kernel(mu, logvar, eps, std, var_minus_1, z, kl)
+    return z, kl, std, var_minus_1
+
+
+@_jit
+def _reparameterize_kl_backward_kernel(dz, dkl, mu, eps, std, var_minus_1, dmu, dlogvar):
+    half = mu.dtype.type(0.5)
+    for i in range(dz.shape[0]):
+        dkl_i = dkl[i]
+        for j in range(dz.shape[1]):
+            dmu[i, j] = dz[i, j] + dkl_i * mu[i, j]
+            dlogvar[i, j] = dz[i, j] * eps[i, j] * std[i, j] * half + dkl_i * half * var_minus_1[i, j]
+
+
+def reparameterize_kl_backward(dz, dkl, mu, eps, std, var_minus_1):
+    """Twin of ops.reparameterize_kl_backward: dmu and dlogvar in one pass."""
+    if not (_kernel_ready(dz, dkl, mu, eps, std, var_minus_1) and dz.ndim == 2
+            and dkl.shape == dz.shape[:1]
+            and mu.shape == eps.shape == std.shape == var_minus_1.shape == dz.shape):
+        return _ref.reparameterize_kl_backward(dz, dkl, mu, eps, std, var_minus_1)
+    dmu, dlogvar = np.empty_like(dz), np.empty_like(dz)
+    _reparameterize_kl_backward_kernel(dz, dkl, mu, eps, std, var_minus_1, dmu, dlogvar)
+    return dmu, dlogvar
+
+
 # --- Bernoulli likelihood on logits ---------------------------------------
 
 @_jit
@@ -353,6 +411,8 @@ def compile_all(dtype="float32") -> None:
     leaky_relu_backward(a, b, 0.01)
     add_bias(a, bias)
     bias_grad(a)
+    _, kl, std, var_minus_1 = reparameterize_kl(a, b, a)
+    reparameterize_kl_backward(a, kl, a, b, std, var_minus_1)
     bernoulli_nll_and_grad(a, b)
     adam_update(step[0], b, step[1], step[2], 1e-3, 0.9, 0.999, 1e-8, 1)
     sgd_momentum_update(step[0], b, step[1], 0.01, 0.9)
