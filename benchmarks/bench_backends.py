@@ -311,8 +311,6 @@ def kernel_table(batch=128):
     (best of 15 alternating samples, microseconds per call)."""
     from numpy_vae import ops as ref
     from numpy_vae.backends import numba_ops as nb
-    from numpy_vae.kl import GaussianKL
-    from numpy_vae.reparameterize import Reparameterize
 
     get_backend("numpy")  # the allocator setting the backends make (numpy_vae/_memory.py)
     nb.compile_all("float32")
@@ -324,6 +322,9 @@ def kernel_table(batch=128):
     b = rng.standard_normal(HIDDEN, dtype=f32)
     W, gW = (rng.standard_normal((INPUT, HIDDEN), dtype=f32) for _ in range(2))
     m, v = np.zeros_like(W), np.ones_like(W)
+    mu, logvar, eps, dz = (rng.standard_normal((batch, LATENT), dtype=f32) for _ in range(4))
+    dkl = np.full(batch, 1 / batch, dtype=f32)
+    _, _, std_ref, vm1_ref = ref.reparameterize_kl(mu, logvar, eps)
     cases = [
         ("relu", f"{batch}x{HIDDEN}", lambda k: k.relu(h)),
         ("relu_backward", f"{batch}x{HIDDEN}", lambda k: k.relu_backward(dh, h)),
@@ -337,24 +338,24 @@ def kernel_table(batch=128):
         ("softplus_backward", f"{batch}x{HIDDEN}", lambda k: k.softplus_backward(dh, h)),
         ("add_bias", f"{batch}x{HIDDEN}", lambda k: k.add_bias(h, b)),
         ("bias_grad", f"{batch}x{HIDDEN}", lambda k: k.bias_grad(dh)),
+        ("reparameterize_kl", f"{batch}x{LATENT}", lambda k: k.reparameterize_kl(mu, logvar, eps)),
+        ("reparameterize_kl_backward", f"{batch}x{LATENT}",
+         lambda k: k.reparameterize_kl_backward(dz, dkl, mu, eps, std_ref, vm1_ref)),
         ("bernoulli_nll_and_grad", f"{batch}x{INPUT}", lambda k: k.bernoulli_nll_and_grad(logits, x)),
         ("adam_update", f"{INPUT}x{HIDDEN}", lambda k: k.adam_update(W, gW, m, v, 1e-3, 0.9, 0.999, 1e-8, 3)),
         ("sgd_momentum_update", f"{INPUT}x{HIDDEN}", lambda k: k.sgd_momentum_update(W, gW, m, 1e-3, 0.9)),
     ]
     gpu = _gpu_kernel_timer(cases)
-    print(f"{'kernel':<24}{'shape':>9}{'numpy us':>10}{'numba us':>10}{'speed-up':>10}"
+    print(f"{'kernel':<28}{'shape':>9}{'numpy us':>10}{'numba us':>10}{'speed-up':>10}"
           + (f"{'cupy us':>10}" if gpu else ""))
     for name, shape, call in cases:
         t_ref, t_nb = _compare_us(lambda: call(ref), lambda: call(nb), 20 if "update" in name else 100)
-        print(f"{name:<24}{shape:>9}{t_ref:>10.1f}{t_nb:>10.1f}{t_ref / t_nb:>10.2f}"
+        print(f"{name:<28}{shape:>9}{t_ref:>10.1f}{t_nb:>10.1f}{t_ref / t_nb:>10.2f}"
               + (f"{gpu(name):>10.1f}" if gpu else ""))
 
     bern_all, tanh_loop, adam_par, rkl = _alternatives()
     nll, grad, y = np.empty(batch, f32), np.empty_like(logits), np.empty_like(h)
-    mu, logvar, eps = (rng.standard_normal((batch, LATENT), dtype=f32) for _ in range(3))
     z, std, vm1, kl = np.empty_like(mu), np.empty_like(mu), np.empty_like(mu), np.empty(batch, f32)
-    bk = get_backend("numpy")
-    rep, gkl = Reparameterize(bk), GaussianKL(bk)
     args = [f32(a) for a in (0.9, 0.1, 0.999, 0.001, 1e-3, 1e-8)]
     print("alternatives not taken (same shapes; numba us vs the kept version's):")
     for label, kept, alt in [
@@ -363,8 +364,7 @@ def kernel_table(batch=128):
         ("tanh as a numba loop", lambda: nb.tanh(h), lambda: tanh_loop(h.reshape(-1), y.reshape(-1))),
         ("adam_update with parallel=True", lambda: nb.adam_update(W, gW, m, v, 1e-3, 0.9, 0.999, 1e-8, 3),
          lambda: adam_par(W.reshape(-1), gW.reshape(-1), m.reshape(-1), v.reshape(-1), *args)),
-        ("reparameterize + KL fused (numba)",
-         lambda: (rep.forward(mu, logvar, eps), gkl.forward(mu, logvar)),
+        ("reparameterize_kl, exp+expm1 in the loop", lambda: nb.reparameterize_kl(mu, logvar, eps),
          lambda: rkl(mu, logvar, eps, z, std, vm1, kl)),
     ]:
         t_kept, t_alt = _compare_us(kept, alt, 20 if "adam" in label else 100)

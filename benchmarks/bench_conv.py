@@ -7,7 +7,7 @@ Two jobs:
    data: ``--steps`` steps are timed ``--chunks`` times, and the median
    chunk is extrapolated to 469 steps, one epoch of 60,000 images.  Three
    variants: the NumPy backend; the NumPy backend with the conv layers'
-   col2im swapped for its Numba twin (numpy_vae/im2col.py), which isolates
+   col2im swapped for its Numba twin (numpy_vae/backends/numba_ops.py), which isolates
    what the twin buys; the Numba backend (its elementwise twins and the
    col2im twin).  col2im is also timed alone on the shapes the model gives it.
 
@@ -40,11 +40,17 @@ import numpy as np
 from numpy_vae.backend import BackendUnavailableError
 from numpy_vae.conv import Conv2D, ConvTranspose2D
 from numpy_vae.conv_vae import ConvVAE
-from numpy_vae.im2col import col2im, col2im_numba, im2col
+from numpy_vae.im2col import col2im, im2col
 from numpy_vae.optim import Adam
 
 STEPS_PER_EPOCH = 469  # ceil(60000 / 128)
-COL2IM = {"numpy": col2im, "numba": col2im_numba}
+
+def _col2im_numba():
+    from numpy_vae.backends.numba_ops import col2im as col2im_numba  # needs numba
+    return col2im_numba
+
+
+COL2IM = {"numpy": lambda: col2im, "numba": _col2im_numba}
 VARIANTS = ("numpy", "numpy+numba-col2im", "numba")
 
 
@@ -60,7 +66,7 @@ def training_step(variant, batch, channels, seed=0):
     if variant == "numpy+numba-col2im":
         for layer in _conv_layers(model):
             # normally chosen from the backend (im2col.col2im_for); forced here
-            layer._col2im = col2im_numba
+            layer._col2im = _col2im_numba()
     opt = Adam(model.params, lr=1e-3, backend=model.backend)
     x = np.random.default_rng(seed).random((batch, model.input_dim), dtype=np.float32)
 
@@ -106,7 +112,8 @@ def time_col2im(batch, channels, repeats=21):
     for shape, where in cases:
         cols = im2col(rng.random(shape, dtype=np.float32), 4, 4, 2, 1)
         row = {"shape": shape, "where": where}
-        for name, fn in COL2IM.items():
+        for name, get_fn in COL2IM.items():
+            fn = get_fn()
             fn(cols, shape, 4, 4, 2, 1)
             ts = []
             for _ in range(repeats):

@@ -35,8 +35,8 @@ shaped (N, C, H, W).
 
 The functions take the array module ``xp`` (numpy, or cupy for GPU arrays)
 and use only xp.zeros, xp.empty, slicing and +=, so the same code serves
-CuPy arrays.  ``col2im`` also has a Numba twin,
-``col2im_numba``, with the same signature (see the end of this file).
+CuPy arrays.  ``col2im`` also has a Numba twin with the same signature,
+``numpy_vae.backends.numba_ops.col2im``; ``col2im_for(backend)`` picks one.
 """
 
 from __future__ import annotations
@@ -106,55 +106,11 @@ def col2im(cols, x_shape, kh: int, kw: int, stride: int, padding: int, xp=np):
     return xpad[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)
 
 
-# --- the Numba twin of col2im ------------------------------------------------
-#
-# col2im's += over strided slices makes NumPy read and write the padded image
-# kh * kw times, one strided pass each.  The twin mirrors ``col2im`` exactly
-# (same arguments, same result) as one compiled loop that reads ``cols`` in
-# memory order.  It is single-threaded on purpose: measured on 2 cores,
-# numba.prange made it 2 to 30 times slower (thread start-up and contention
-# with BLAS's threads cost more than the work).  Numba is imported only when
-# the twin is first called.
-
-_col2im_kernel = None
-
-
-def _compile_col2im_kernel():
-    import numba
-
-    @numba.njit(cache=True)
-    def kernel(cols, xpad, stride):
-        # cols (C, kh, kw, N, Ho, Wo) is added into xpad (C, N, Hp, Wp)
-        C, kh, kw, N, Ho, Wo = cols.shape
-        for c in range(C):
-            for i in range(kh):
-                for j in range(kw):
-                    for n in range(N):
-                        for oh in range(Ho):
-                            for ow in range(Wo):
-                                xpad[c, n, stride * oh + i, stride * ow + j] += cols[c, i, j, n, oh, ow]
-
-    return kernel
-
-
-def col2im_numba(cols, x_shape, kh: int, kw: int, stride: int, padding: int, xp=np):
-    """Twin of ``col2im`` (same signature and result) compiled with Numba.
-
-    NumPy arrays only; ``xp`` is accepted so the call sites look the same.
-    """
-    global _col2im_kernel
-    if _col2im_kernel is None:
-        _col2im_kernel = _compile_col2im_kernel()
-    N, C, H, W = x_shape
-    s, p = stride, padding
-    Ho, Wo = conv_output_size(H, kh, s, p), conv_output_size(W, kw, s, p)
-    cols = np.ascontiguousarray(cols).reshape(C, kh, kw, N, Ho, Wo)
-    xpad = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=cols.dtype)
-    _col2im_kernel(cols, xpad, s)
-    return xpad[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)
-
-
 def col2im_for(backend):
-    """The col2im a layer on ``backend`` should call: the Numba twin on the
-    "numba" backend, the NumPy reference (which also runs on CuPy) otherwise."""
-    return col2im_numba if getattr(backend, "name", "numpy") == "numba" else col2im
+    """The col2im a layer on ``backend`` should call: the Numba twin
+    (numpy_vae/backends/numba_ops.py) on the "numba" backend, the NumPy
+    reference above (which also runs on CuPy) otherwise."""
+    if getattr(backend, "name", "numpy") == "numba":
+        from numpy_vae.backends.numba_ops import col2im as col2im_numba
+        return col2im_numba
+    return col2im

@@ -186,8 +186,10 @@ class Clip(Layer):
         self.low, self.high = float(low), float(high)
 
     def forward(self, x):
+        xp = self.backend.xp
         self._inside = (x >= self.low) & (x <= self.high)
-        return self.backend.xp.clip(x, self.low, self.high)
+        # min(max(x, low), high): xp.clip computes the same, with more overhead per call
+        return xp.minimum(xp.maximum(x, self.low), self.high)
 
     def backward(self, dy):
         return dy * self._inside

@@ -61,7 +61,9 @@ class BernoulliLikelihood(Likelihood):
         return nll
 
     def backward(self, dnll):
-        return dnll[:, None] * self._dlogits
+        dlogits, self._dlogits = self._dlogits, None  # scaled in place: once per forward
+        dlogits *= dnll[:, None]
+        return dlogits
 
     def mean(self, out):
         return self.backend.ops.sigmoid(out)

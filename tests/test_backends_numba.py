@@ -238,12 +238,14 @@ def test_float32_kernels_compute_in_float32():
     (literals, which are cast before use, aside)."""
     from numba import types
     twin.compile_all("float32")
+    twin.col2im(np.ones((4, 2), np.float32), (2, 1, 2, 2), 2, 2, 2, 0)  # the conv model's kernel
     kernels = [k for name, k in vars(twin).items()
                if name.startswith("_") and name.endswith("_kernel")]
     assert len(kernels) >= 10
     for kernel in kernels:
         sig = next(s for s in kernel.signatures
-                   if all(getattr(a, "dtype", a) == types.float32 for a in s))
+                   if all(getattr(a, "dtype", a) == types.float32 or isinstance(a, types.Integer)
+                          for a in s))
         fresh = numba.njit(error_model="numpy")(kernel.py_func)
         fresh.compile(sig)
         typemap = fresh.overloads[sig].type_annotation.typemap

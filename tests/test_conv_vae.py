@@ -136,7 +136,7 @@ def test_twenty_adam_steps_lower_the_loss_on_a_fixed_batch():
 
 
 def test_the_numba_col2im_gives_the_same_loss_and_gradients():
-    """A backend named "numba" makes the conv layers use col2im_numba."""
+    """A backend named "numba" makes the conv layers use the Numba col2im (backends/numba_ops.py)."""
     pytest.importorskip("numba")
     # the backend's generator seeded as small(seed=3)'s: the same initial weights
     numba_named = Backend("numba", np, np.dtype("float64"), np.random.default_rng(3), ops, 3)

@@ -42,6 +42,7 @@ import numba
 import numpy as np
 
 from numpy_vae import ops as _ref
+from numpy_vae.im2col import conv_output_size
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # error_model="numpy": x / 0 gives inf or nan, as in NumPy.  Numba's default
@@ -390,6 +391,42 @@ def sgd_momentum_update(param, grad, velocity, lr, momentum):
     _sgd_momentum_kernel(param.reshape(-1), grad.reshape(-1), velocity.reshape(-1),
                          t(lr), t(momentum))
     return None
+
+
+# --- col2im, for the convolutional model -----------------------------------
+#
+# Not one of ops.py's kernels: its reference is ``col2im`` in
+# numpy_vae/im2col.py, whose += over strided slices makes NumPy read and write
+# the padded image kh * kw times, one strided pass each.  The twin is one
+# loop that reads ``cols`` in memory order.  Single-threaded on purpose:
+# measured on 2 cores, numba.prange made it 2 to 30 times slower (thread
+# start-up and contention with BLAS's threads cost more than the work).
+
+@numba.njit(cache=True, nogil=True)
+def _col2im_kernel(cols, xpad, stride):
+    # cols (C, kh, kw, N, Ho, Wo) is added into xpad (C, N, Hp, Wp)
+    C, kh, kw, N, Ho, Wo = cols.shape
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                for n in range(N):
+                    for oh in range(Ho):
+                        for ow in range(Wo):
+                            xpad[c, n, stride * oh + i, stride * ow + j] += cols[c, i, j, n, oh, ow]
+
+
+def col2im(cols, x_shape, kh: int, kw: int, stride: int, padding: int, xp=np):
+    """Twin of ``numpy_vae.im2col.col2im`` (same signature and result).
+
+    NumPy arrays only; ``xp`` is accepted so the call sites look the same.
+    """
+    N, C, H, W = x_shape
+    s, p = stride, padding
+    Ho, Wo = conv_output_size(H, kh, s, p), conv_output_size(W, kw, s, p)
+    cols = np.ascontiguousarray(cols).reshape(C, kh, kw, N, Ho, Wo)
+    xpad = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=cols.dtype)
+    _col2im_kernel(cols, xpad, s)
+    return xpad[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)
 
 
 # --- compiling ahead of time ----------------------------------------------
