@@ -3,6 +3,7 @@
     python benchmarks/bench_backends.py            # about a minute on 2 idle cores
     python benchmarks/bench_backends.py --quick    # smoke run, a few seconds
     python benchmarks/bench_backends.py --kernels  # each kernel: NumPy vs Numba
+    python benchmarks/bench_backends.py --profile  # where a training step's time goes
 
 The model is the default MNIST VAE (784-400-20, Bernoulli, ReLU, Adam,
 float32).  Each backend that can run here gets one row per batch size:
@@ -371,6 +372,76 @@ def kernel_table(batch=128):
         print(f"  {label:<40} kept {t_kept:8.1f}   alternative {t_alt:8.1f}")
 
 
+# --- where a training step's time goes (--profile) ------------------------
+
+def _timed(owner, attr, label, totals):
+    """Replace ``owner.attr`` (a function) by one that adds its run time to totals[label]."""
+    inner = getattr(owner, attr)
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = inner(*args, **kwargs)
+        totals[label] += time.perf_counter() - start
+        return result
+    setattr(owner, attr, timed)
+
+
+def profile_table(x, names, batch=128, steps=400, warm_steps=50):
+    """Microseconds per training step spent in each layer call and kernel,
+    measured inside real training steps (CPU backends; a timer around every
+    call adds well under 1 us each)."""
+    import collections
+    import types
+
+    from numpy_vae import layers, likelihoods, reparameterize
+
+    stages = [(layers.Linear, "forward"), (layers.Linear, "backward"),
+              (layers.ReLU, "forward"), (layers.ReLU, "backward"),
+              (layers.Clip, "forward"), (layers.Clip, "backward"),
+              (likelihoods.BernoulliLikelihood, "forward"), (likelihoods.BernoulliLikelihood, "backward"),
+              (reparameterize.ReparameterizeKL, "forward"), (reparameterize.ReparameterizeKL, "backward")]
+    originals = [(cls, attr, getattr(cls, attr)) for cls, attr in stages]
+    columns = {}
+    try:
+        for name in names:
+            t = Trainer(name, x, batch)
+            if t.gpu:  # asynchronous: host timers around GPU calls would measure launches
+                continue
+            totals = collections.Counter()
+            for cls, attr, fn in originals:  # fresh timers around the original methods
+                setattr(cls, attr, fn)
+                _timed(cls, attr, f"{cls.__name__}.{attr}", totals)
+            ops = t.bk.ops
+            timed_ops = types.SimpleNamespace(**{k: getattr(ops, k) for k in ops.__all__})
+            for k in ops.__all__:
+                _timed(timed_ops, k, f"  kernel {k}", totals)
+            t.bk.ops = timed_ops  # every layer shares this Backend object
+            _timed(t.opt, "step", "Adam.step (all of it)", totals)
+            t.shuffle()
+            slices = [t.slices[i % len(t.slices)] for i in range(warm_steps + steps)]
+            t.steps(slices[:warm_steps])
+            totals.clear()
+            start = time.perf_counter()
+            for s in slices[warm_steps:]:
+                begin = time.perf_counter()
+                xb = t.x[t.perm[s]]
+                totals["batch gather x[perm[...]]"] += time.perf_counter() - begin
+                _, grads, _ = t.model.loss_and_grads(xb)
+                t.opt.step(grads)
+            totals["whole step"] = time.perf_counter() - start
+            columns[name] = {k: v / steps * 1e6 for k, v in totals.items()}
+    finally:
+        for cls, attr, fn in originals:
+            setattr(cls, attr, fn)
+    labels = sorted({k for c in columns.values() for k in c},
+                    key=lambda k: -max(c.get(k, 0.0) for c in columns.values()))
+    print(f"microseconds per step, batch {batch}, {steps} steps after {warm_steps} warm-up steps; "
+          f"indented kernel rows are included in the layer rows")
+    print(f"{'stage':<44}" + "".join(f"{n:>10}" for n in columns))
+    for label in labels:
+        print(f"{label:<44}" + "".join(f"{c.get(label, 0.0):>10.0f}" for c in columns.values()))
+
+
 # --- the table -------------------------------------------------------------
 
 def available(names):
@@ -434,6 +505,8 @@ def main(argv=None):
                    help="timed epochs per backend (default 5; 1 with --quick)")
     p.add_argument("--backends", default="numpy,numba,cupy")
     p.add_argument("--kernels", action="store_true", help="time each kernel, NumPy vs Numba, and stop")
+    p.add_argument("--profile", action="store_true",
+                   help="time each layer call and kernel inside training steps (CPU backends), and stop")
     p.add_argument("--chunk", type=int, default=40, help="steps per turn when interleaving (default 40)")
     args = p.parse_args(argv)
     if args.kernels:
@@ -443,6 +516,9 @@ def main(argv=None):
 
     x, source = load_data(args.quick)
     names = available(args.backends.split(","))
+    if args.profile:
+        profile_table(x, names, steps=40 if args.quick else 400, warm_steps=5 if args.quick else 50)
+        return
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     load_start = os.getloadavg()[0]
     print(f"data: {source}, {len(x)} examples of {x.shape[1]} pixels; model {INPUT}-{HIDDEN}-{LATENT} "

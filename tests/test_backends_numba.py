@@ -35,7 +35,6 @@ import contextlib
 import inspect
 import io
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -349,16 +348,31 @@ def test_broken_numba_install_gives_one_line(monkeypatch):
 # The benchmark script runs
 # --------------------------------------------------------------------------
 
-def test_benchmark_quick_run_prints_the_table():
+def _run_benchmark(*args) -> str:
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_backends.py"
     namespace = {"__name__": "bench_backends", "__file__": str(path)}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     out = io.StringIO()
-    start = time.perf_counter()
     with contextlib.redirect_stdout(out):
-        namespace["main"](["--quick", "--backends", "numpy,numba"])
-    assert time.perf_counter() - start < 30
-    text = out.getvalue()
+        namespace["main"](list(args))
+    return out.getvalue()
+
+
+def test_benchmark_profile_splits_a_step_into_layers_and_kernels():
+    text = _run_benchmark("--profile", "--quick", "--backends", "numpy,numba")
+    rows = {line[:44].strip(): line[44:].split() for line in text.splitlines()[2:]}
+    assert rows["whole step"] and len(rows["whole step"]) == 2, text
+    for stage in ("Linear.forward", "Linear.backward", "kernel adam_update", "kernel bernoulli_nll_and_grad"):
+        assert all(float(v) > 0 for v in rows[stage]), (stage, text)
+    step = [float(v) for v in rows["whole step"]]
+    parts = [float(a) + float(b) for a, b in zip(rows["Linear.forward"], rows["Linear.backward"])]
+    assert all(p < s for p, s in zip(parts, step)), text   # the layers are inside the step
+    from numpy_vae import layers
+    assert "timed" not in layers.Linear.forward.__qualname__   # the timers are removed again
+
+
+def test_benchmark_quick_run_prints_the_table():
+    text = _run_benchmark("--quick", "--backends", "numpy,numba")
     assert "s/epoch" in text and "x GEMM" in text
     rows = [line.split() for line in text.splitlines()]
     for name in ("numpy", "numba", "GEMM"):
