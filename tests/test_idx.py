@@ -2,7 +2,6 @@
 
 import gzip
 import struct
-import time
 import tracemalloc
 
 import numpy as np
@@ -153,7 +152,6 @@ def test_header_claiming_huge_sizes_fails_fast_without_allocating(tmp_path, comp
     path = _write(tmp_path / "huge", content + bytes(100 - len(content)), compress=compress)
 
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(IDXError, match="huge: expected 1683627180048 bytes"):
             read_idx(path)
@@ -161,7 +159,6 @@ def test_header_claiming_huge_sizes_fails_fast_without_allocating(tmp_path, comp
     finally:
         tracemalloc.stop()
 
-    assert time.perf_counter() - start < 1.0
     assert peak < 4 << 20  # bytes; a 1 MiB read buffer at most
 
 

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -97,7 +96,6 @@ def test_a_header_claiming_gigabytes_costs_no_more_memory_than_the_file(
     path.write_bytes(gzip.compress(content, mtime=0) if compress else content)
 
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(IDXError, match="claims-gigabytes"):
             read_idx(path)
@@ -105,7 +103,6 @@ def test_a_header_claiming_gigabytes_costs_no_more_memory_than_the_file(
     finally:
         tracemalloc.stop()
 
-    assert time.perf_counter() - start < 1.0
     assert peak < (2 << 20) + 4 * len(content)  # the 1 MiB read buffer, and the file itself
 
 
