@@ -56,7 +56,7 @@ class Optimizer:
         self.t = 0
         self.backend = backend
         self.last_grad_norm = None
-        self._flat_params = flat_buffer(params)  # None unless params tile one buffer
+        self._flat_params = flat_buffer(params)  # None unless laid out by flat.pack
         self._grad_views = None                 # the grads whose flat buffer is known
         self._flat_grads = None
 
@@ -80,7 +80,9 @@ class Optimizer:
         views = tuple(grads.values())
         if self._grad_views is None or len(views) != len(self._grad_views) or \
                 not all(map(operator.is_, views, self._grad_views)):
-            self._grad_views, self._flat_grads = views, flat_buffer(grads)
+            same_shapes = all(g.shape == p.shape for g, p in zip(views, self.params.values()))
+            self._grad_views = views
+            self._flat_grads = flat_buffer(grads) if same_shapes else None
         return self._flat_grads
 
     def step(self, grads: dict) -> None:
