@@ -1,33 +1,32 @@
-"""All parameters in one array, all gradients in another.
+"""All parameters in one aligned buffer, all gradients in another.
 
-A model's parameters are a dict of arrays, name -> W or b.  An optimizer step
-touches each of them once, and the default MNIST model has 10: with separate
-arrays that is 10 calls of the update kernel (120 ufunc calls for NumPy's
-Adam, most of them on small bias vectors, where the cost is the call and not
-the arithmetic).  So the models keep every parameter in one flat buffer,
+A model's parameters are a dict of arrays, name -> W or b, and so are its
+gradients and an optimizer's state (Adam's m and v).  The models allocate
+each of these as one flat buffer and hand out views of it,
 
-    flat = [ encoder.0.W (784*400 values) | encoder.0.b (400) | mu.W | ... ]
+    flat = [ encoder.0.W (784*400 values) | encoder.0.b (400) | pad | mu.W | ... ]
     params["encoder.0.W"] = flat[0:313600].reshape(784, 400)   # a view
 
-and every gradient in a second flat buffer laid out the same way.  The layers
-read and write the views and never notice; an optimizer that finds its
-parameters laid out this way (``flat_buffer``) updates all of them in one
-call over the whole buffer, which is the same arithmetic, element by
-element, as one call per parameter.
+for two reasons:
 
-Each array starts on a 64-byte boundary (a cache line, and the width of
-an AVX-512 register), with a few zeros of padding before it where the
-previous array ended elsewhere.  The padding stays zero: its gradient is
-zero, so an update leaves it alone.  The alignment matters more than one
-would guess: the Numba Adam kernel runs 3x faster on 64-byte-aligned
-arrays than on the 16-byte alignment that malloc gives large NumPy
-arrays (94 vs 270 us for 313,600 values, benchmarks/NOTES.md).
+- **Alignment.**  Each array starts on a 64-byte boundary (a cache line,
+  and the width of an AVX-512 register), with a few zeros of padding before
+  it where the previous array ended elsewhere.  The fused Numba Adam update
+  runs 3x faster on 64-byte-aligned arrays than on the 16-byte alignment
+  that malloc gives large NumPy arrays (94 vs 280 us for 313,600 values:
+  its three stores per element straddle cache lines otherwise;
+  benchmarks/NOTES.md).
+- **No new gradient arrays per step.**  The layers write their gradients
+  into their views (``matmul(..., out=...)``), so a training step does not
+  allocate, and fault in, 2.6 MB of fresh gradient memory.
+
+The layers read and write the views and never notice.  The padding stays
+zero: nothing writes there.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
 
 ALIGNMENT = 64  # bytes
 
@@ -73,37 +72,10 @@ def pack(arrays: dict, xp, dtype=None, copy: bool = True) -> tuple:
     return flat, views
 
 
-def flat_buffer(arrays: dict):
-    """The flat buffer ``pack`` made for ``arrays``, as a view; else None.
-
-    None as soon as one array is not where ``pack`` puts it: a view of the
-    same memory, C-contiguous, at its aligned offset after the one before (a
-    layer that replaced its gradient with a new array, say).  Callers then
-    fall back to one call per array, which gives the same result.
-    """
-    values = list(arrays.values())
-    if not values:
-        return None
-    first = values[0]
-    memory = first.base
-    if memory is None or memory.ndim != 1 or not memory.flags.c_contiguous:
-        return None
-    offsets, length = _aligned_offsets(arrays, first.itemsize)
-    origin = _address(first)
-    for a, start in zip(values, offsets):
-        if a.base is not memory or not a.flags.c_contiguous or a.dtype != first.dtype \
-                or _address(a) != origin + start * a.itemsize:
-            return None
-    begin = (origin - _address(memory)) // first.itemsize
-    if begin + length > memory.size:
-        return None
-    return memory[begin:begin + length]
-
-
 def _address(a) -> int:
     """Where the array's first element is in memory (NumPy or CuPy)."""
     data = a.data
     return data.ptr if hasattr(data, "ptr") else a.__array_interface__["data"][0]
 
 
-__all__ = ["pack", "flat_buffer", "ALIGNMENT"]
+__all__ = ["pack", "ALIGNMENT"]

@@ -9,8 +9,8 @@ Every layer follows one contract:
   keys and shapes as ``self.params``) and returns dL/dx.
 
 The gradient arrays are allocated once and overwritten by every backward
-pass (copy them to keep them).  A model hands its layers views of two flat
-buffers to use instead (``adopt``; numpy_vae/flat.py says why).
+pass (copy them to keep them).  A model hands its layers views of two flat,
+aligned buffers to use instead (``adopt``; numpy_vae/flat.py says why).
 
 Shapes use ``batch`` for the number of examples in a mini-batch.  The
 elementwise math goes through ``backend.ops`` (reference: ``numpy_vae/ops.py``)

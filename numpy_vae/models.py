@@ -88,8 +88,8 @@ class _Model:
 
     def _collect_params(self, parts):
         """Name every parameter "{part}.{name}" and move them all, and their
-        gradients, into two flat buffers (numpy_vae/flat.py): the parts keep
-        working on views, and the optimizer updates everything in one call."""
+        gradients, into two flat, aligned buffers (numpy_vae/flat.py says
+        why); the parts keep working on views."""
         self._parts = parts
         params = {f"{prefix}.{name}": value
                   for prefix, part in parts

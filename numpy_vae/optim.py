@@ -9,18 +9,17 @@ place, so the layers see the new values without any copying:
 
 The update rules themselves are the kernels ``adam_update`` and
 ``sgd_momentum_update`` in ``numpy_vae/ops.py`` (through ``backend.ops``).
-They are elementwise, so when the parameters are views of one flat buffer,
-as a model's are (numpy_vae/flat.py), the optimizer keeps its own state
-(Adam's m and v) flat too and makes one kernel call over everything per
-step instead of one per parameter: the same numbers, fewer calls.
+The optimizer's own state (Adam's m and v, SGD's velocity) is allocated
+with ``flat.pack``, like a model's parameters: every array on a 64-byte
+boundary, which the fused Numba update needs to run at full speed
+(numpy_vae/flat.py).
 """
 
 from __future__ import annotations
 
 import math
-import operator
 
-from numpy_vae.flat import flat_buffer, pack
+from numpy_vae.flat import pack
 
 
 def global_norm(grads: dict) -> float:
@@ -56,46 +55,26 @@ class Optimizer:
         self.t = 0
         self.backend = backend
         self.last_grad_norm = None
-        self._flat_params = flat_buffer(params)  # None unless laid out by flat.pack
-        self._grad_views = None                 # the grads whose flat buffer is known
-        self._flat_grads = None
 
-    def _state_like_params(self):
-        """Zeros shaped like each parameter; flat too if the parameters are.
-
-        Returns (flat, views): views is name -> array, flat their buffer or None.
-        """
-        xp = self.backend.xp
-        if self._flat_params is not None:
-            return pack(self.params, xp, self._flat_params.dtype, copy=False)
-        return None, {name: xp.zeros_like(p) for name, p in self.params.items()}
+    def _zeros_like_params(self) -> dict:
+        """name -> zeros shaped like that parameter (views of one aligned buffer)."""
+        if not self.params:
+            return {}
+        first = next(iter(self.params.values()))
+        return pack(self.params, self.backend.xp, first.dtype, copy=False)[1]
 
     def _slots(self):
         return {}
-
-    def _flat_grads_of(self, grads: dict):
-        """The flat buffer of ``grads`` if both they and the params are flat, else None."""
-        if self._flat_params is None:
-            return None
-        views = tuple(grads.values())
-        if self._grad_views is None or len(views) != len(self._grad_views) or \
-                not all(map(operator.is_, views, self._grad_views)):
-            same_shapes = all(g.shape == p.shape for g, p in zip(views, self.params.values()))
-            self._grad_views = views
-            self._flat_grads = flat_buffer(grads) if same_shapes else None
-        return self._flat_grads
 
     def step(self, grads: dict) -> None:
         """Apply one update with ``grads`` (the keys of ``params``)."""
         if grads.keys() != self.params.keys():
             missing = set(self.params) ^ set(grads)
             raise KeyError(f"grads and params differ in: {', '.join(sorted(missing))}")
-        flat_grads = self._flat_grads_of(grads)
         if self.clip_norm is not None:
-            self.last_grad_norm = clip_by_global_norm(
-                grads if flat_grads is None else {"all": flat_grads}, self.clip_norm)
+            self.last_grad_norm = clip_by_global_norm(grads, self.clip_norm)
         self.t += 1
-        self._update(grads, flat_grads)
+        self._update(grads)
 
     def state_dict(self) -> dict:
         """Flat dict of arrays and numbers, for checkpoints: "t" and "{slot}.{name}".
@@ -135,16 +114,13 @@ class SGD(Optimizer):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum = float(momentum)
-        self._flat_velocity, self.velocity = self._state_like_params()
+        self.velocity = self._zeros_like_params()
 
     def _slots(self):
         return {"velocity": self.velocity}
 
-    def _update(self, grads, flat_grads):
+    def _update(self, grads):
         update = self.backend.ops.sgd_momentum_update
-        if flat_grads is not None:  # every parameter in one call
-            update(self._flat_params, flat_grads, self._flat_velocity, self.lr, self.momentum)
-            return
         for name, p in self.params.items():
             update(p, grads[name], self.velocity[name], self.lr, self.momentum)
 
@@ -159,18 +135,14 @@ class Adam(Optimizer):
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         self.eps = float(eps)
-        self._flat_m, self.m = self._state_like_params()
-        self._flat_v, self.v = self._state_like_params()
+        self.m = self._zeros_like_params()
+        self.v = self._zeros_like_params()
 
     def _slots(self):
         return {"m": self.m, "v": self.v}
 
-    def _update(self, grads, flat_grads):
+    def _update(self, grads):
         update = self.backend.ops.adam_update
-        if flat_grads is not None:  # every parameter in one call
-            update(self._flat_params, flat_grads, self._flat_m, self._flat_v,
-                   self.lr, self.beta1, self.beta2, self.eps, self.t)
-            return
         for name, p in self.params.items():
             update(p, grads[name], self.m[name], self.v[name],
                    self.lr, self.beta1, self.beta2, self.eps, self.t)
