@@ -58,11 +58,14 @@ INPUT, HIDDEN, LATENT = 784, 400, 20
 # --- data ------------------------------------------------------------------
 
 def load_data(quick: bool):
-    """MNIST training images as (n, 784) float32 in [0, 1], or random stand-ins."""
+    """MNIST training images as (n, 784) float32 in [0, 1], or random stand-ins.
+
+    A quick run (a smoke test, the test suite's) uses MNIST only if it is
+    already on disk; a full run downloads it if need be."""
     n = 2048 if quick else 60000
     try:
-        from numpy_vae.data import mnist_arrays
-        x = mnist_arrays(quiet=True)[0][:n]
+        from numpy_vae.data import load_mnist, to_unit_interval
+        x = to_unit_interval(load_mnist(download=not quick, quiet=True)[0][:n], "float32")
         return np.ascontiguousarray(x, dtype=np.float32), "MNIST"
     except Exception as err:  # no data here and no network: timing needs only the shapes
         print(f"notice: MNIST unavailable ({type(err).__name__}: {err}); "

@@ -74,9 +74,11 @@ def main(argv=None):
     p.add_argument("--backends", default="numpy,numba")
     p.add_argument("--rounds", type=int, default=16, help="turns of 30 steps per version (default 16)")
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--quick", action="store_true",
+                   help="2048 examples, MNIST only if already on disk (a smoke test)")
     args = p.parse_args(argv)
 
-    x, source = load_data(quick=False)
+    x, source = load_data(quick=args.quick)
     with tempfile.TemporaryDirectory(prefix="numpy-vae-old-") as tmp:
         extract_old_package(args.rev, Path(tmp))
         sys.path.insert(0, tmp)
@@ -89,8 +91,9 @@ def main(argv=None):
         order = np.random.default_rng(1).permutation(len(x))
         batches = [order[s] for s in slices]
         floor = GemmFloor(np, slices)
+        warm = min(20, len(batches))
         for v in versions.values():  # warm-up: compile, fill caches
-            v.run(batches[:20])
+            v.run(batches[:warm])
         steps, times = 30, {name: [] for name in ["GEMM floor", *versions]}
         for r in range(args.rounds):
             turn = [batches[(r * steps + i) % len(batches)] for i in range(steps)]

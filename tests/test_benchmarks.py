@@ -27,7 +27,7 @@ def test_compare_commits_times_an_old_version_beside_the_working_tree():
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        namespace["main"](["HEAD", "--backends", "numpy", "--rounds", "1"])
+        namespace["main"](["HEAD", "--backends", "numpy", "--rounds", "1", "--quick"])
     rows = {line[:34].strip(): line[34:].split() for line in out.getvalue().splitlines()[2:]}
     assert set(rows) == {"GEMM floor", "HEAD numpy", "working tree numpy"}, out.getvalue()
     assert all(float(us) > 0 and float(ratio) > 0 for us, ratio in rows.values())
