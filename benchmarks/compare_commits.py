@@ -41,8 +41,12 @@ OLD_NAME = "numpy_vae_old"
 
 def extract_old_package(rev: str, into: Path) -> None:
     """numpy_vae/ as of ``rev``, written to into/numpy_vae_old with its imports renamed."""
-    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "numpy_vae"],
-                         capture_output=True, check=True).stdout
+    done = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "numpy_vae"], capture_output=True)
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        raise SystemExit(f"compare_commits: cannot read numpy_vae/ at {rev!r}: "
+                         f"{reason[-1] if reason else 'git archive failed'}")
+    tar = done.stdout
     with tarfile.open(fileobj=BytesIO(tar)) as archive:
         try:
             archive.extractall(into, filter="data")
@@ -78,9 +82,9 @@ def main(argv=None):
                    help="2048 examples, MNIST only if already on disk (a smoke test)")
     args = p.parse_args(argv)
 
-    x, source = load_data(quick=args.quick)
     with tempfile.TemporaryDirectory(prefix="numpy-vae-old-") as tmp:
-        extract_old_package(args.rev, Path(tmp))
+        extract_old_package(args.rev, Path(tmp))  # first: a bad revision fails at once
+        x, source = load_data(quick=args.quick)
         sys.path.insert(0, tmp)
         old = importlib.import_module(OLD_NAME)
         new = importlib.import_module("numpy_vae")

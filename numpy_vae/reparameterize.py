@@ -25,6 +25,18 @@ from __future__ import annotations
 from numpy_vae.backend import Backend, get_backend
 
 
+def _noise(backend, mu, logvar, eps):
+    """The eps of z = mu + sigma * eps: ``eps`` checked against mu's shape if
+    given, else drawn from the backend's generator (shared by both nodes)."""
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if eps is None:
+        return backend.standard_normal(mu.shape)
+    if eps.shape != mu.shape:
+        raise ValueError(f"eps must have the shape of mu {tuple(mu.shape)}, got {tuple(eps.shape)}")
+    return eps
+
+
 class Reparameterize:
     """z = mu + exp(logvar / 2) * eps.
 
@@ -39,12 +51,7 @@ class Reparameterize:
         self.eps = None
 
     def forward(self, mu, logvar, eps=None):
-        if mu.shape != logvar.shape:
-            raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-        if eps is None:
-            eps = self.backend.standard_normal(mu.shape)
-        elif eps.shape != mu.shape:
-            raise ValueError(f"eps must have the shape of mu {tuple(mu.shape)}, got {tuple(eps.shape)}")
+        eps = _noise(self.backend, mu, logvar, eps)
         xp = self.backend.xp
         self.eps = eps
         self._std = xp.exp(0.5 * logvar)
@@ -78,12 +85,7 @@ class ReparameterizeKL:
         self.eps = None
 
     def forward(self, mu, logvar, eps=None):
-        if mu.shape != logvar.shape:
-            raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-        if eps is None:
-            eps = self.backend.standard_normal(mu.shape)
-        elif eps.shape != mu.shape:
-            raise ValueError(f"eps must have the shape of mu {tuple(mu.shape)}, got {tuple(eps.shape)}")
+        eps = _noise(self.backend, mu, logvar, eps)
         self.eps = eps
         self._mu = mu
         z, kl, self._std, self._var_minus_1 = self.backend.ops.reparameterize_kl(mu, logvar, eps)
