@@ -12,10 +12,11 @@ float32).  Each backend that can run here gets one row per batch size:
     samples/s    examples per second at that median
     x GEMM       epoch time / the GEMM floor's time (of its device) in the
                  same epoch, median over the epochs
-    peak MB      largest memory in use during training steps: tracemalloc's
-                 peak for the CPU backends (every NumPy buffer: model,
-                 Adam state, batch, temporaries; not the dataset), the CuPy
-                 pool's size for the GPU (which includes the dataset)
+    peak MB      largest memory in use during a few training steps of a
+                 freshly built model: every buffer of the model, the Adam
+                 state, the batch and the temporaries, not the dataset;
+                 tracemalloc's peak for the CPU backends, the growth of
+                 CuPy's memory pool for the GPU (blocks rounded up by it)
 
 The GEMM floor is the time of just the matrix products one epoch needs, on
 arrays of the right shapes: per batch the five forward products, the five
@@ -116,20 +117,28 @@ class Trainer:
 
     def peak_bytes(self, n_steps: int) -> int:
         """Peak memory of a few steps on a freshly built model (see module docstring)."""
-        if self.gpu:
-            pool = self.bk.xp.get_default_memory_pool()
-            self.shuffle()
-            self.steps(self.slices[:n_steps])
-            self.bk.xp.cuda.Device().synchronize()
-            return pool.total_bytes()
-        tracemalloc.start()
-        try:
+        def fresh_steps():
             model = VAE(INPUT, (HIDDEN,), LATENT, backend=self.name, dtype="float32", seed=0)
             opt = Adam(model.params, lr=1e-3, backend=model.backend)
             for s in self.slices[:n_steps]:
                 xb = self.x[s].copy()
                 _, grads, _ = model.loss_and_grads(xb)
                 opt.step(grads)
+
+        if self.gpu:
+            # The pool keeps freed blocks for reuse and grows only when none
+            # fits: emptied of free blocks first, its growth is the peak.
+            xp = self.bk.xp
+            pool = xp.get_default_memory_pool()
+            xp.cuda.Device().synchronize()
+            pool.free_all_blocks()
+            before = pool.total_bytes()
+            fresh_steps()
+            xp.cuda.Device().synchronize()
+            return pool.total_bytes() - before
+        tracemalloc.start()
+        try:
+            fresh_steps()
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

@@ -85,7 +85,19 @@ class Backend:
         return self.rng.bit_generator.state
 
     def set_rng_state(self, state: dict) -> None:
+        """Restore a state from ``get_rng_state`` (see ``accepts_rng_state``)."""
         self.rng.bit_generator.state = state
+
+    def accepts_rng_state(self, state) -> bool:
+        """Whether ``state`` is the state of this backend's kind of generator.
+
+        NumPy and Numba share NumPy's PCG64; a CuPy run's state is of another
+        kind, which this backend cannot continue (see ``reseed``)."""
+        return isinstance(state, dict) and state.get("bit_generator") == type(self.rng.bit_generator).__name__
+
+    def reseed(self, seed: int) -> None:
+        """Replace the generator with a fresh one seeded with ``seed``."""
+        self.rng = np.random.default_rng(seed)
 
 
 def available_backends() -> list[str]:

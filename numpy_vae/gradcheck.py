@@ -73,7 +73,7 @@ def numerical_gradient(f, x, h: float = DEFAULT_H, indices=None, order: int = OR
         raise TypeError(f"gradient checks need float64 arrays, got {x.dtype}")
     if not x.flags.c_contiguous:
         raise ValueError("numerical_gradient needs a C-contiguous array it can perturb in place")
-    grad = np.zeros_like(x)
+    grad = np.zeros(x.shape, dtype=np.float64)  # on the host, also for a GPU array x
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)  # views of x and grad
     def f_at(i, value):
         flat_x[i] = value
@@ -82,7 +82,7 @@ def numerical_gradient(f, x, h: float = DEFAULT_H, indices=None, order: int = OR
     if mark_kinks and order != 4:
         raise ValueError("mark_kinks needs order=4")
     for i in (range(x.size) if indices is None else indices):
-        old = flat_x[i]
+        old = float(flat_x[i])  # a copy: on CuPy, flat_x[i] is a 0-d view of x
         if order == 2:
             flat_g[i] = (f_at(i, old + h) - f_at(i, old - h)) / (2 * h)
         else:
@@ -204,7 +204,7 @@ def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
         return model.loss_and_grads(x, eps=eps, beta=beta)[0]
 
     loss, grads, _ = model.loss_and_grads(x, eps=eps, beta=beta)
-    grads = {k: np.array(v) for k, v in grads.items()}
+    grads = {k: model.backend.to_numpy(v).copy() for k, v in grads.items()}  # the next call overwrites them
     if tiny is None:
         tiny = 1e7 * _resolution(float(loss), h)
     errors = CheckResult()

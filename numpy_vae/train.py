@@ -19,6 +19,10 @@ Two random generators, both saved in every checkpoint:
   its own): the order of the examples and the dynamic binarization.
 With both restored, a resumed run repeats exactly the steps the
 uninterrupted run would have taken: the same parameters, bit for bit.
+A run resumed on another backend continues too (checkpoints hold NumPy
+arrays), but a CuPy run's generator and NumPy's are of different kinds:
+between the two, the model's noise goes on from a seed derived from the
+saved state, and the run says so.
 
 Ctrl-C: a checkpoint is written before the first epoch and after every
 epoch, so the last one on disk is always the end of a completed epoch.  On
@@ -49,6 +53,7 @@ written, before the first epoch or at the save that failed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import sys
@@ -265,7 +270,17 @@ class Trainer:
                       quiet=quiet)
         trainer.epoch = trainer.saved_epoch = checkpoint.epoch
         trainer.step = optimizer.t
-        model.backend.set_rng_state(checkpoint.rng_states["model"])
+        saved = checkpoint.rng_states["model"]
+        if model.backend.accepts_rng_state(saved):
+            model.backend.set_rng_state(saved)
+        else:
+            # A CuPy run resumed on the CPU, or the other way round: the other
+            # kind of generator cannot take the saved state, so the noise goes
+            # on from a seed derived from it (still reproducible, not the same draws).
+            model.backend.reseed(_seed_from_state(saved))
+            trainer._say(f"note: backend {model.backend.name!r} cannot continue the saved generator "
+                         f"({_generator_kind(saved)}); its noise goes on from a seed derived from "
+                         f"the saved state, so the draws differ from a resume on the original backend")
         trainer.data_rng.bit_generator.state = checkpoint.rng_states["data"]
         trainer.history = _rewind_metrics(trainer.run_dir / METRICS_NAME, checkpoint.epoch)
         return trainer
@@ -418,6 +433,16 @@ class Trainer:
     def _say(self, line: str) -> None:
         if not self.quiet:
             tqdm.write(line, file=sys.stdout)
+
+
+def _seed_from_state(state) -> int:
+    """A 64-bit seed that depends on every value of a generator state."""
+    text = json.dumps(state, sort_keys=True, default=str)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def _generator_kind(state) -> str:
+    return str(state.get("bit_generator", "unknown")) if isinstance(state, dict) else "unknown"
 
 
 def _epoch_line(r: dict, total_epochs: int) -> str:

@@ -117,6 +117,26 @@ def test_rng_state_is_a_snapshot_not_a_live_view():
     np.testing.assert_array_equal(bk.random((4,)), expected)
 
 
+CUPY_STATE = {"bit_generator": "cupy XORWOW, reseeded from (entropy, restarts)",
+              "entropy": 12345, "restarts": 2}
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_a_cpu_backend_accepts_pcg64_states_and_refuses_a_cupy_one(name):
+    if name == "numba":
+        pytest.importorskip("numba", reason='numba is not installed: pip install "numpy-vae[numba]"')
+    bk = get_backend(name, seed=0)
+    assert bk.accepts_rng_state(get_backend("numpy", seed=1).get_rng_state())
+    assert not bk.accepts_rng_state(CUPY_STATE)
+    assert not bk.accepts_rng_state(None)
+
+
+def test_reseed_starts_the_stream_of_that_seed():
+    bk = get_backend("numpy", seed=0)
+    bk.reseed(99)
+    np.testing.assert_array_equal(bk.standard_normal((5,)), get_backend("numpy", seed=99).standard_normal((5,)))
+
+
 def test_to_numpy_and_asarray_round_trip():
     bk = get_backend("numpy", dtype="float64")
     a = bk.asarray([[1.5, -2.0]])

@@ -143,6 +143,29 @@ def test_a_checkpoint_without_optimizer_state_cannot_be_resumed(tmp_path):
     with pytest.raises(CheckpointError, match="holds no optimizer state and no generator states"):
         Trainer.from_checkpoint(tmp_path)
 
+def test_a_checkpoint_of_a_cupy_run_resumes_on_the_cpu_with_a_derived_seed(tmp_path, capsys):
+    """A CuPy run saves its generator as (entropy, restarts), which NumPy's
+    PCG64 cannot take: resumed on the CPU, the noise goes on from a seed
+    derived from that state, the same one every time, and the run says so."""
+    data = toy_data()
+    trainer = Trainer(toy_model(), options(epochs=1), tmp_path / "run", quiet=True)
+    cupy_state = {"bit_generator": "cupy XORWOW, reseeded from (entropy, restarts)",
+                  "entropy": 12345, "restarts": 2}
+    trainer.model.backend.get_rng_state = lambda: cupy_state  # as a CuPy backend saves it
+    trainer.fit(data)
+
+    finals = []
+    for _ in range(2):
+        resumed = Trainer.from_checkpoint(tmp_path / "run", epochs=2)
+        assert "cannot continue the saved generator (cupy XORWOW" in capsys.readouterr().out
+        resumed.quiet = True
+        history = resumed.fit(data)
+        assert np.isfinite(history[-1]["test_nelbo"])
+        finals.append(resumed.model)
+        trainer.save()  # back to the epoch-1 checkpoint with the CuPy state
+    assert_same_params(finals[0], finals[1])
+
+
 def test_resuming_drops_metrics_written_after_the_checkpoint(tmp_path):
     Trainer(toy_model(), options(epochs=2), tmp_path, quiet=True).fit(toy_data())
     with open(tmp_path / "metrics.jsonl", "a") as f:  # as if stopped between the two writes

@@ -70,6 +70,15 @@ def make_cupy_backend(dtype: str, seed: int | None) -> Backend:
     from numpy_vae.backends import cupy_ops
 
     _check_ops_complete(cupy_ops)
+    try:
+        # CuPy compiles kernels when first called, with NVRTC from the CUDA
+        # toolkit: without it the first layer would fail with a long error.
+        cupy_ops.relu(cupy.zeros(1, dtype=dtype))
+        cupy.cuda.Device().synchronize()
+    except Exception as err:
+        raise BackendUnavailableError(
+            f"backend 'cupy': CuPy found a GPU but cannot compile or run kernels ({_one_line(err)}); "
+            f"install CuPy with the CUDA libraries: {CUDA_EXTRA}") from None
     return cupy_ops.make_backend(dtype, seed, ops=cupy_ops)
 
 

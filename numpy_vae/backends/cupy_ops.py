@@ -235,7 +235,9 @@ class CupyBackend(Backend):
     numbers; ``set_rng_state()`` reseeds from them.  A run that saved a
     checkpoint and a run resumed from it then draw the same numbers from
     that point on.  The price: saving the state changes the stream (the
-    numbers after a save differ from those of a run that never saved).
+    numbers after a save differ from those of a run that never saved).  The
+    CuPy docs do not promise the same numbers from one major version of CuPy
+    to the next, so a resume is exact with the same CuPy version.
     """
 
     entropy: int = 0
@@ -253,6 +255,14 @@ class CupyBackend(Backend):
 
     def set_rng_state(self, state: dict) -> None:
         self.entropy, self.restarts = int(state["entropy"]), int(state["restarts"])
+        self._reseed()
+
+    def accepts_rng_state(self, state) -> bool:
+        """Only states from ``get_rng_state`` above (not NumPy's PCG64)."""
+        return isinstance(state, dict) and {"entropy", "restarts"} <= state.keys()
+
+    def reseed(self, seed: int) -> None:
+        self.entropy, self.restarts = int(seed), 0
         self._reseed()
 
 
