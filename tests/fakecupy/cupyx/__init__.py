@@ -1,0 +1,2 @@
+"""fakecupy's cupyx: profiler.benchmark and time_range only."""
+from cupyx import profiler  # noqa: F401
