@@ -13,6 +13,7 @@ not check CUDA (cuBLAS, cuRAND, NVRTC) or speed: a GPU run still has to.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,6 +62,40 @@ def test_the_cupy_backend_passes_its_tests_on_the_emulation(kernel_cache, tmp_pa
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     summary = run.stdout.strip().splitlines()[-1]
     assert "passed" in summary and "skipped" not in summary, summary  # every GPU test ran
+
+
+COUNT_TRANSFERS = """
+import json, sys
+import numpy as np
+import cupy
+from numpy_vae import VAE
+from numpy_vae.train import Trainer, TrainOptions
+
+counts = {}
+for steps in (40, 80):
+    x = (np.random.default_rng(0).random((steps * 32, 784)) < 0.3).astype(np.float32)
+    model = VAE(hidden_dims=(50,), latent_dim=4, backend="cupy", seed=0)
+    trainer = Trainer(model, TrainOptions(epochs=1, batch_size=32, log_every=20), quiet=True)
+    x_gpu = model.backend.asarray(x)
+    trainer.train_epoch(x_gpu)                    # compiles the kernels
+    before = dict(cupy.transfers)
+    trainer.train_epoch(x_gpu)
+    counts[steps] = {k: cupy.transfers[k] - before[k] for k in before}
+print(json.dumps(counts))
+"""
+
+
+def test_a_cupy_training_step_copies_nothing_between_host_and_gpu(kernel_cache, tmp_path):
+    """The issue's rule: the data set goes to the GPU once, and a step makes no
+    host-device copies; only the loss is read back, every log_every steps.
+    Doubling the steps of an epoch adds exactly the two reads of the added
+    logging points (the records table and the running loss)."""
+    run = run_with_fake_cupy(["-c", COUNT_TRANSFERS], ROOT, kernel_cache, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = json.loads(run.stdout.strip().splitlines()[-1])
+    short, long = counts["40"], counts["80"]
+    assert short["to_device"] == long["to_device"] == 1, counts  # the epoch's order of examples
+    assert long["to_host"] - short["to_host"] == 2 * (80 // 20 - 40 // 20), counts
 
 
 WRONG_KERNELS = {

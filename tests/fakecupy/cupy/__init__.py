@@ -38,6 +38,15 @@ bool = bool_  # noqa: A001  (cupy.bool is numpy.bool_)
 
 _POISON = os.environ.get("FAKECUPY_POISON", "1") != "0"
 
+# Copies between host and "device", counted (not part of CuPy): tests use
+# them to check that a training step makes none.  A value read back to the
+# host (float(), bool(), .item(), .get(), ...) counts as one copy.
+transfers = {"to_device": 0, "to_host": 0}
+
+
+def _to_host():
+    transfers["to_host"] += 1
+
 
 class _Flags:
     def __init__(self, a):
@@ -178,6 +187,7 @@ class ndarray:
 
     # ---- host transfer ----
     def get(self, stream=None, order="C", out=None, blocking=True):
+        _to_host()
         if out is not None:
             if not isinstance(out, _np.ndarray):
                 raise TypeError("Only numpy.ndarray can be obtained from cupy.ndarray")
@@ -194,6 +204,7 @@ class ndarray:
             raise TypeError(f"{arr.dtype} array cannot be set to {self.dtype} array")
         if self.shape != arr.shape:
             raise ValueError("Shape mismatch. Old shape: {}, new shape: {}".format(self.shape, arr.shape))
+        transfers["to_device"] += 1
         self._a[...] = arr
 
     # ---- conversions ----
@@ -208,30 +219,38 @@ class ndarray:
         return (self[i] for i in range(self._a.shape[0]))
 
     def __bool__(self):
+        _to_host()
         return builtins.bool(self._a)
 
     def __float__(self):
+        _to_host()
         return float(self._a)
 
     def __int__(self):
+        _to_host()
         return int(self._a)
 
     def __complex__(self):
+        _to_host()
         return complex(self._a)
 
     def __index__(self):
         # Whether CuPy defines __index__ is unverified here; FAKECUPY_NO_INDEX=1 makes it raise
         if os.environ.get("FAKECUPY_NO_INDEX") == "1":
             raise TypeError("fakecupy: __index__ disabled (FAKECUPY_NO_INDEX=1)")
+        _to_host()
         return self._a.__index__()
 
     def __repr__(self):
+        _to_host()
         return repr(self._a)
 
     def __str__(self):
+        _to_host()
         return str(self._a)
 
     def __format__(self, spec):
+        _to_host()
         return format(self._a if self._a.ndim else self._a.item(), spec)
 
     def __copy__(self):
@@ -244,9 +263,11 @@ class ndarray:
         return (array, (self.get(),))
 
     def item(self, *args):
+        _to_host()
         return self._a.item(*args)
 
     def tolist(self):
+        _to_host()
         return self._a.tolist()
 
     def copy(self, order="C"):
@@ -466,6 +487,7 @@ def _host_to_device(obj, dtype=None, order="K", ndmin=0):
         a = nest(obj)
     else:
         a = obj
+    transfers["to_device"] += 1
     # device memory never aliases host memory: always copy
     return _np.array(a, dtype=dtype, order=order if order in ("C", "F") else "K", copy=True, ndmin=ndmin)
 
