@@ -304,7 +304,7 @@ class Autoencoder(_Model):
         if dh is not None:
             self.encoder.backward(dh)
         grads = self._collect_grads()
-        zero = self.backend.dtype.type(0)
+        zero = self.backend.xp.zeros((), dtype=self.backend.dtype)  # on the device, like loss
         return loss, grads, {"loss": loss, "recon": loss, "kl": zero, "beta": beta}
 
     def loss(self, x, eps=None, beta=1.0):

@@ -27,6 +27,7 @@ __all__ = [
     "reparameterize_kl", "reparameterize_kl_backward",
     "bernoulli_nll", "bernoulli_nll_and_grad",
     "adam_update", "sgd_momentum_update",
+    "finite_check",
 ]
 
 
@@ -206,3 +207,21 @@ def sgd_momentum_update(param, grad, velocity, lr, momentum):
     velocity *= momentum
     velocity += grad
     param -= lr * velocity
+
+
+# --- watching training for divergence ---------------------------------------
+
+def finite_check(x):
+    """0 if every element of x is finite, NaN if one is inf or NaN.
+
+    x: any shape.  Returns a 0-d float64 array (on the GPU, left there: no
+    copy to the host), so the trainer can collect one per gradient every
+    step and read them all back at its logging points.
+
+    Every element is finite exactly when the largest and the smallest are:
+    max(x) is NaN if any element is NaN and +inf if one is +inf, min(x) is
+    -inf if one is -inf.  The GPU twin computes the same number as the sum
+    of x * 0 (inf * 0 and NaN * 0 are NaN), in one pass; here two of
+    NumPy's vectorised reductions are faster and need no temporary array.
+    """
+    return np.where(np.isfinite(x.max()) & np.isfinite(x.min()), 0.0, np.nan)

@@ -342,41 +342,39 @@ class Trainer:
         n = len(x)
         steps_per_epoch = math.ceil(n / opt.batch_size)
         order = bk.asarray(self.data_rng.permutation(n), dtype=np.int64)
-        # sums over the epoch's examples, kept on the device (no sync per step)
-        loss_sum = xp.zeros((), dtype=np.float64)
-        recon_sum = xp.zeros((), dtype=np.float64)
-        kl_sum = xp.zeros((), dtype=np.float64)
+        # One row per step, left on the device and read back only every
+        # log_every steps (no sync per step): the step's loss, recon and kl,
+        # then ops.finite_check of each gradient (0, or NaN if it holds inf or NaN).
+        records, sizes = [], []
+        sums = np.zeros(3)  # loss, recon, kl, summed over the examples read back so far
         beta = 1.0
         self._step_in_epoch = 0
-        records = []  # one per step since the last check: [loss, max - min of each gradient]
         with tqdm(total=steps_per_epoch, desc=f"epoch {self.epoch + 1}/{opt.epochs}",
                   unit="step", leave=False, disable=self.quiet, file=sys.stderr) as bar:
             for i in range(steps_per_epoch):
                 batch = order[i * opt.batch_size:(i + 1) * opt.batch_size]
                 beta = kl_weight(self.step, steps_per_epoch, opt.kl_warmup)
                 loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta)
-                records.append(xp.stack([xp.asarray(loss, dtype=np.float64)] +
-                                        [g.max().astype(np.float64) - g.min() for g in grads.values()]))
+                records.append(xp.stack([xp.asarray(v, dtype=np.float64) for v in (loss, info["recon"], info["kl"])]
+                                        + [bk.ops.finite_check(g) for g in grads.values()]))
+                sizes.append(len(batch))
                 self.optimizer.step(grads)
                 self.step += 1
                 self._step_in_epoch = i + 1
-                loss_sum += loss * len(batch)
-                recon_sum += info["recon"] * len(batch)
-                kl_sum += info["kl"] * len(batch)
                 if (i + 1) % opt.log_every == 0:
-                    self._check_finite(records, first_step=i + 2 - len(records), names=list(grads))
-                    records = []
+                    sums += self._read_records(records, sizes, first_step=i + 2 - len(records),
+                                               names=list(grads))
+                    records, sizes = [], []
                     seen = min((i + 1) * opt.batch_size, n)
-                    running = float(loss_sum) / seen  # with the check, the only host syncs in an epoch
-                    bar.set_postfix(loss=f"{running:.2f}", refresh=False)
+                    bar.set_postfix(loss=f"{sums[0] / seen:.2f}", refresh=False)
                 bar.update(1)
         if records:
-            self._check_finite(records, first_step=steps_per_epoch + 1 - len(records),
-                               names=list(grads))
+            sums += self._read_records(records, sizes, first_step=steps_per_epoch + 1 - len(records),
+                                       names=list(grads))
         self._check_params_finite()
-        loss_mean, recon_mean, kl_mean = float(loss_sum) / n, float(recon_sum) / n, float(kl_sum) / n
-        return {"train_loss": loss_mean, "train_nelbo": recon_mean + kl_mean,
-                "train_recon": recon_mean, "train_kl": kl_mean, "beta": beta}
+        loss_mean, recon_mean, kl_mean = sums / n
+        return {"train_loss": float(loss_mean), "train_nelbo": float(recon_mean + kl_mean),
+                "train_recon": float(recon_mean), "train_kl": float(kl_mean), "beta": beta}
 
     def evaluate(self, x_test) -> dict:
         """Test negative ELBO (and IWAE bound if eval_iwae_k > 0), seeded so
@@ -404,22 +402,26 @@ class Trainer:
         self.saved_epoch = self.epoch
         return path
 
-    def _check_finite(self, records: list, first_step: int, names: list[str]) -> None:
-        """Raise TrainingDiverged at the first non-finite entry of ``records``.
+    def _read_records(self, records: list, sizes: list[int], first_step: int,
+                      names: list[str]) -> np.ndarray:
+        """Read the steps' records back; the sums of loss, recon and kl over their examples.
 
-        records: one device array per step, [loss, max(g) - min(g) for g in grads],
-        the first of them for step ``first_step`` of the current epoch.
+        records: one device array per step, [loss, recon, kl, finite_check(g)
+        for g in grads], the first of them for step ``first_step`` of the
+        current epoch; sizes: the examples in each step.  Raises
+        TrainingDiverged at the first non-finite entry.
         """
         bk = self.model.backend
-        table = bk.to_numpy(bk.xp.stack(records))  # (steps, 1 + len(names)), one host sync
+        table = bk.to_numpy(bk.xp.stack(records))  # (steps, 3 + len(names)), one host sync
         bad = np.argwhere(~np.isfinite(table))
         if len(bad):
             row, col = bad[0]  # the earliest step; in it, the loss comes before its gradients
-            what = f"the loss became {table[row, 0]}" if col == 0 else \
-                f"the gradient of {names[col - 1]} became non-finite"
+            what = f"the loss became {table[row, 0]}" if col < 3 else \
+                f"the gradient of {names[col - 3]} became non-finite"
             raise TrainingDiverged(
                 f"{what} at epoch {self.epoch + 1} step "
                 f"{first_step + row}; try a lower learning rate (now {self.options.lr:g})")
+        return np.asarray(sizes, dtype=np.float64) @ table[:, :3]
 
     def _check_params_finite(self) -> None:
         """Before a checkpoint: an update can overflow even from finite gradients."""

@@ -328,6 +328,19 @@ def test_optimizer_twins_match_reference(cp, twin, dtype, shape, seed, step):
         _close(cp, a, b, **ELEMENTWISE[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=20, deadline=None)
+@given(shape=SHAPES, seed=SEEDS, bad=st.sampled_from([None, np.nan, np.inf, -np.inf]))
+def test_finite_check_twin_matches_reference(cp, twin, dtype, shape, seed, bad):
+    x = _arrays(shape, dtype, seed, n=1)[0]
+    x.flat[0] = np.finfo(dtype).max  # finite, and its * 0 still 0
+    if bad is not None:
+        x.flat[seed % x.size] = bad
+    check = twin.finite_check(cp.asarray(x))
+    assert isinstance(check, cp.ndarray) and check.shape == () and check.dtype == np.float64
+    np.testing.assert_array_equal(cp.asnumpy(check), ref.finite_check(x))  # 0 or NaN, exactly
+
+
 def _twin_models(cp, dtype, **kwargs):
     """A NumPy and a CuPy model with the same weights (the generators differ,
     so the CuPy model's are overwritten in place with the NumPy model's)."""

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import textwrap
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,33 @@ def test_a_non_finite_gradient_is_named_with_its_epoch_and_step(tmp_path, bad):
             TrainingDiverged, match=r"^the gradient of decoder\.1\.b became non-finite at epoch 2 step 6; "):
         trainer.fit(toy_data())
     assert_checkpoint_of_epoch_1_is_intact(trainer, after_epoch_1)
+
+
+def array_with_one_bad_value(shape, dtype, seed, bad):
+    """Normal values plus the largest finite ones; ``bad`` (if not None) at a random place."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[0], x.flat[-1] = np.finfo(dtype).max, -np.finfo(dtype).max
+    if bad is not None:
+        x.flat[rng.integers(x.size)] = bad
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=40, deadline=None)
+@given(shape=st.tuples(st.integers(1, 9), st.integers(1, 40)), seed=st.integers(0, 2**32 - 1),
+       bad=st.sampled_from([None, np.nan, np.inf, -np.inf]))
+def test_finite_check_is_zero_exactly_when_every_element_is_finite(dtype, shape, seed, bad):
+    from numpy_vae import ops
+    x = array_with_one_bad_value(shape, dtype, seed, bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value" warnings on the way
+        check = ops.finite_check(x)
+    assert np.shape(check) == () and np.asarray(check).dtype == np.float64
+    if bad is None:
+        assert check == 0
+    else:
+        assert np.isnan(check)
 
 
 def test_parameters_that_overflow_in_the_last_step_of_an_epoch_are_never_saved(tmp_path):

@@ -218,6 +218,19 @@ def sgd_momentum_update(param, grad, velocity, lr, momentum):
     _sgd_momentum(grad, lr, momentum, param, velocity)
 
 
+# --- watching training for divergence ---------------------------------------
+
+# The sum of x * 0 over all elements, accumulated in float64: 0 if every x is
+# finite, NaN otherwise (one launch instead of max, min and their arithmetic).
+_finite_check = cupy.ReductionKernel("T x", "float64 y", "x * (T)0", "a + b", "y = a", "0",
+                                     _PREFIX + "finite_check")
+
+
+def finite_check(x):
+    """Twin of ops.finite_check: one reduction over x."""
+    return _finite_check(x)
+
+
 __all__ = list(_ref.__all__)
 
 
