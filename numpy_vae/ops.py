@@ -214,9 +214,10 @@ def sgd_momentum_update(param, grad, velocity, lr, momentum):
 def finite_check(x):
     """0 if every element of x is finite, NaN if one is inf or NaN.
 
-    x: any shape.  Returns a 0-d float64 array (on the GPU, left there: no
-    copy to the host), so the trainer can collect one per gradient every
-    step and read them all back at its logging points.
+    x: any shape.  Returns a float64 number: a NumPy scalar here, a 0-d
+    array left on the device in the GPU twin, so that the trainer can
+    collect one per gradient every step and read them all back at its
+    logging points without waiting for the GPU at every step.
 
     Every element is finite exactly when the largest and the smallest are:
     max(x) is NaN if any element is NaN and +inf if one is +inf, min(x) is
@@ -224,4 +225,5 @@ def finite_check(x):
     of x * 0 (inf * 0 and NaN * 0 are NaN), in one pass; here two of
     NumPy's vectorised reductions are faster and need no temporary array.
     """
-    return np.where(np.isfinite(x.max()) & np.isfinite(x.min()), 0.0, np.nan)
+    largest, smallest = float(x.max()), float(x.min())
+    return np.float64(0.0 if math.isfinite(largest) and math.isfinite(smallest) else math.nan)

@@ -178,7 +178,7 @@ def test_finite_check_is_zero_exactly_when_every_element_is_finite(dtype, shape,
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "invalid value" warnings on the way
         check = ops.finite_check(x)
-    assert np.shape(check) == () and np.asarray(check).dtype == np.float64
+    assert np.shape(check) == () and np.result_type(check) == np.float64
     if bad is None:
         assert check == 0
     else:
