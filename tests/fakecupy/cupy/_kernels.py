@@ -393,6 +393,25 @@ def _raw_meta(a):
     return (ctypes.c_longlong * len(vals))(*vals)
 
 
+def _bind(p, a, ptrs, slot, strides, row, ndim, keep):
+    """Pass argument ``a`` (parameter ``p``) to the compiled kernel: its pointer
+    in ``ptrs[slot]`` and, for an array that is not raw, its strides in row
+    ``row`` of ``strides``.  ``keep`` holds the ctypes buffers alive."""
+    if isinstance(a, ndarray):
+        if p.raw:
+            m = _raw_meta(a)
+            keep.append(m)
+            ptrs[slot] = ctypes.cast(m, ctypes.c_void_p)
+        else:
+            ptrs[slot] = _ptr(a)
+            for d in range(ndim):
+                strides[row * ndim + d] = a._a.strides[d]
+    else:
+        buf = _scalar_buf(a)
+        keep.append(buf)
+        ptrs[slot] = ctypes.cast(buf, ctypes.c_void_p)
+
+
 def _scalar_buf(s):
     buf = ctypes.create_string_buffer(s.c_value.tobytes(), max(8, s.c_value.itemsize))
     return buf
@@ -532,19 +551,7 @@ extern "C" void fc_kernel(void** _args, const long long* _shape, int _ndim,
         ptrs = (ctypes.c_void_p * max(1, len(inout)))()
         strides = (ctypes.c_longlong * max(1, len(inout) * ndim))()
         for k, (p, a) in enumerate(zip(self.params, inout)):
-            if isinstance(a, ndarray):
-                if p.raw:
-                    m = _raw_meta(a)
-                    keep.append(m)
-                    ptrs[k] = ctypes.cast(m, ctypes.c_void_p)
-                else:
-                    ptrs[k] = _ptr(a)
-                    for d in range(ndim):
-                        strides[k * ndim + d] = a._a.strides[d]
-            else:
-                buf = _scalar_buf(a)
-                keep.append(buf)
-                ptrs[k] = ctypes.cast(buf, ctypes.c_void_p)
+            _bind(p, a, ptrs, k, strides, k, ndim, keep)
         size = 1
         for s in shape:
             size *= s
@@ -831,30 +838,11 @@ extern "C" void fc_kernel(void** _args,
         in_strides = (ctypes.c_longlong * max(1, len(in_args) * in_nd))()
         out_strides = (ctypes.c_longlong * max(1, len(out_args) * out_nd))()
         for k, (p, a) in enumerate(zip(self.in_params, in_args)):
-            if isinstance(a, ndarray):
-                if p.raw:
-                    m = _raw_meta(a)
-                    keep.append(m)
-                    ptrs[k] = ctypes.cast(m, ctypes.c_void_p)
-                else:
-                    ptrs[k] = _ptr(a)
-                    for d in range(in_nd):
-                        in_strides[k * in_nd + d] = a._a.strides[d]
-            else:
-                buf = _scalar_buf(a)
-                keep.append(buf)
-                ptrs[k] = ctypes.cast(buf, ctypes.c_void_p)
+            _bind(p, a, ptrs, k, in_strides, k, in_nd, keep)
         for j, (p, a) in enumerate(zip(self.out_params, out_args)):
-            if p.raw:
-                m = _raw_meta(a)
-                keep.append(m)
-                ptrs[self.nin + j] = ctypes.cast(m, ctypes.c_void_p)
-            else:
-                ptrs[self.nin + j] = _ptr(a)
-                if a._a.shape != tuple(out_shape):
-                    raise AssertionError(f"fakecupy internal: output view {a._a.shape} vs {out_shape}")
-                for d in range(out_nd):
-                    out_strides[j * out_nd + d] = a._a.strides[d]
+            if not p.raw and a._a.shape != tuple(out_shape):
+                raise AssertionError(f"fakecupy internal: output view {a._a.shape} vs {out_shape}")
+            _bind(p, a, ptrs, self.nin + j, out_strides, j, out_nd, keep)
         in_size = int(numpy.prod(in_shape, dtype=numpy.int64))
         out_size = int(numpy.prod(out_shape, dtype=numpy.int64))
         fn(ptrs, (ctypes.c_longlong * max(1, in_nd))(*in_shape), ctypes.c_int(in_nd), in_strides,
