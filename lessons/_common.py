@@ -3,6 +3,8 @@
     settings = setup("Lesson 03")     --quick / NUMPY_VAE_QUICK=1, output folder
     data = load_digits(settings)      MNIST (a small subset in quick mode)
     savefig(fig, "03_name.png")       a PNG in lessons/out/ (or $NUMPY_VAE_LESSONS_OUT)
+    claim("statement", ok, "value")   check a sentence of the lesson against this run
+    done()                            print the claims as a checklist; fail if one failed
     show(ax, images, ncols)           28x28 images side by side
     evaluate(model, x)                ELBO, reconstruction and KL of x (nats per image)
     train(model, x, epochs=...)       the training loop of lesson 06, for lessons 07-12
@@ -82,10 +84,59 @@ def savefig(fig, name: str) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------
+# Claims: every sentence a run can confirm is checked by that run
+# --------------------------------------------------------------------------
+
+_claims: list[tuple[str, bool, str]] = []
+
+
+class ClaimsFailed(AssertionError):
+    """Raised by ``done()`` inside a notebook when a claim did not hold."""
+
+
+def claim(statement: str, holds, value="") -> bool:
+    """Check one sentence of the lesson against the numbers of this run.
+
+    statement: the sentence as the prose says it, e.g. "the ELBO improves by
+        more than 10 nats from 2 to 10 latent numbers".
+    holds: the check, evaluated by the caller (anything truthy).
+    value: the number(s) behind it, as the reader should see them.
+
+    The claim is printed at once and again in the checklist ``done()`` prints
+    at the end; the lesson fails (exit status 1) if any claim failed.
+    """
+    ok = bool(holds)
+    value = str(value)
+    _claims.append((statement, ok, value))
+    print(f"claim {'ok' if ok else 'FAILED'}: {statement}" + (f"  [{value}]" if value else ""))
+    return ok
+
+
+def claims() -> list[tuple[str, bool, str]]:
+    """The claims checked so far: (statement, held, value) each."""
+    return list(_claims)
+
+
 def done():
-    """Print how long the lesson took."""
+    """Print the claims as a checklist and how long the lesson took.
+
+    Run as a script, the process exits with status 1 if any claim failed; in
+    a notebook, ``ClaimsFailed`` is raised instead (a kernel should not exit).
+    """
+    failed = [c for c in _claims if not c[1]]
+    if _claims:
+        print(f"\nclaims checked by this run ({len(_claims) - len(failed)} of {len(_claims)} hold):")
+        for statement, ok, value in _claims:
+            print(f"claim {'ok' if ok else 'FAILED'}: {statement}" + (f"  [{value}]" if value else ""))
     if _settings is not None:
         print(f"\ndone in {time.time() - _settings.start:.1f} s")
+    if failed:
+        message = f"{len(failed)} claim(s) of this lesson did not hold in this run"
+        if IN_NOTEBOOK:
+            raise ClaimsFailed(message)
+        print(message, file=sys.stderr)
+        sys.exit(1)
 
 
 # --------------------------------------------------------------------------
