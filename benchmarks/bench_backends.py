@@ -52,6 +52,7 @@ import tracemalloc
 import numpy as np
 
 from numpy_vae import VAE, Adam, BackendUnavailableError, get_backend
+from numpy_vae._memory import keep_freed_memory
 
 INPUT, HIDDEN, LATENT = 784, 400, 20
 
@@ -334,7 +335,7 @@ def kernel_table(batch=128):
     from numpy_vae import ops as ref
     from numpy_vae.backends import numba_ops as nb
 
-    get_backend("numpy")  # the allocator setting the backends make (numpy_vae/_memory.py)
+    keep_freed_memory()  # the allocator setting training uses (numpy_vae/_memory.py)
     nb.compile_all("float32")
     rng = np.random.default_rng(0)
     f32 = np.float32
@@ -536,6 +537,7 @@ def main(argv=None):
                    help="time each layer call and kernel inside training steps (CPU backends), and stop")
     p.add_argument("--chunk", type=int, default=40, help="steps per turn when interleaving (default 40)")
     args = p.parse_args(argv)
+    keep_freed_memory()  # as the Trainer and the CLI do (numpy_vae/_memory.py)
     if args.kernels:
         kernel_table()
         return

@@ -34,9 +34,11 @@ import os
 import statistics
 import sys
 import time
+import types
 
 import numpy as np
 
+from numpy_vae._memory import keep_freed_memory
 from numpy_vae.backend import BackendUnavailableError
 from numpy_vae.conv import Conv2D, ConvTranspose2D
 from numpy_vae.conv_vae import ConvVAE
@@ -64,9 +66,11 @@ def training_step(variant, batch, channels, seed=0):
     backend = "numba" if variant == "numba" else "numpy"
     model = ConvVAE(channels=channels, dtype="float32", seed=seed, backend=backend)
     if variant == "numpy+numba-col2im":
-        for layer in _conv_layers(model):
-            # normally chosen from the backend (im2col.col2im_for); forced here
-            layer._col2im = _col2im_numba()
+        # the NumPy kernel table with only col2im swapped for the Numba twin
+        # (normally backend.ops.col2im comes with the backend)
+        from numpy_vae import ops
+        table = {name: getattr(ops, name) for name in ops.__all__}
+        model.backend.ops = types.SimpleNamespace(**dict(table, col2im=_col2im_numba()))
     opt = Adam(model.params, lr=1e-3, backend=model.backend)
     x = np.random.default_rng(seed).random((batch, model.input_dim), dtype=np.float32)
 
@@ -146,7 +150,8 @@ def bench_speed(args):
 
 def train_mnist(args):
     from numpy_vae.models import VAE
-    from numpy_vae.train import Trainer, TrainOptions, load_dataset
+    from numpy_vae.dataset import load_dataset
+    from numpy_vae.train import Trainer, TrainOptions
 
     data = load_dataset(quiet=True)
     if args.model == "conv":
@@ -186,6 +191,7 @@ def main(argv=None):
     p.add_argument("--run-dir", default=None, help="where the Trainer writes checkpoints (none if unset)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    keep_freed_memory()  # as the Trainer and the CLI do (numpy_vae/_memory.py)
     if args.mnist_minutes is not None:
         train_mnist(args)
     else:

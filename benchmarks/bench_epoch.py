@@ -50,7 +50,7 @@ from numpy_vae.train import Trainer, TrainOptions
 def load_images(n: int | None):
     """(x_train, x_test) float32 in [0, 1] and where they came from."""
     try:
-        from numpy_vae.train import load_dataset
+        from numpy_vae.dataset import load_dataset
         data = load_dataset(quiet=True)
         x_train, x_test, source = data.x_train, data.x_test, "MNIST"
     except Exception as err:  # no MNIST and no network: timing needs only the shapes

@@ -45,7 +45,7 @@ def rss_mb() -> float:
 def load_data(subset: int, n_test: int):
     """A train.Dataset of `subset` training and `n_test` test images, and its source."""
     from numpy_vae.data import load_mnist, to_unit_interval
-    from numpy_vae.train import Dataset
+    from numpy_vae.dataset import Dataset
 
     try:
         x_train, y_train, x_test, y_test = load_mnist(download=False, quiet=True)

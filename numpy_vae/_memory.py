@@ -1,4 +1,4 @@
-"""Stop glibc from handing freed arrays back to the OS after every step.
+"""The process's memory allocator: stop glibc handing freed arrays back to the OS after every step.
 
 A training step creates and frees dozens of temporary arrays of 0.1-1.3 MB.
 By default glibc returns such blocks to the operating system when they are
@@ -11,6 +11,10 @@ size does not shrink back after a peak.
 
 This is glibc-specific and does nothing elsewhere (macOS, Windows, musl).
 Set NUMPY_VAE_MALLOC_TUNING=0 to leave the allocator alone.
+
+It changes the whole process, so the code that owns the process asks for
+it: the ``numpy-vae`` command and ``Trainer`` (and the benchmarks), never
+merely building a backend or a model.
 """
 
 import ctypes

@@ -1,103 +1,41 @@
-"""The array backend: which array library does the arithmetic.
+"""Choosing a backend by name: get_backend("numpy" | "numba" | "cupy").
 
-A ``Backend`` bundles the three things every layer needs besides its math:
+A backend (numpy_vae/backends/base.py) says which array library does the
+arithmetic: its array module ``xp``, default ``dtype``, random generator
+``rng`` and kernel table ``ops``.  For the NumPy backend ``ops`` is the
+module ``numpy_vae.ops``: the readable reference whose formulas the layers'
+docstrings quote.  The accelerated backends hand in twins of those functions
+with the same signatures, so the layers never change:
 
-- ``xp``: the array module (``numpy`` here; ``cupy`` for the GPU backend),
-- ``dtype``: the default floating-point type of parameters and activations,
-- ``rng``: the random generator that initialises weights and draws eps.
+    "numba"   NumPy arrays and generator, ``numba.njit`` kernels
+              (numpy_vae/backends/numba_ops.py); BLAS does the matrix products.
+    "cupy"    CuPy arrays and generator on an NVIDIA GPU, CuPy kernels
+              (numpy_vae/backends/cupy_ops.py, cupy_backend.py); cuBLAS.
 
-It also carries ``ops``, the handful of elementwise kernels a training step
-spends its time in (activations, bias gradients, the Bernoulli loss, the
-reparameterization + KL step, the Adam update).  For the NumPy backend
-``ops`` is the module ``numpy_vae.ops``: the readable reference whose
-formulas the layers' docstrings quote.  Accelerated backends hand in twins of
-those functions with the same signatures, so the layers never change.
-
-Creating a CPU backend also calls ``keep_freed_memory()`` (numpy_vae/_memory.py),
-which stops glibc from returning every freed temporary array to the OS: that
-churn made a training step up to twice as slow.
+Each imports its library only when asked for, so ``import numpy_vae`` needs
+neither numba nor cupy, and each either returns a ready ``Backend`` or
+raises ``BackendUnavailableError`` with one line that says what to do.
 
 Pick a backend by name: ``get_backend("numpy")``, the ``backend=`` argument
-of every model, or the environment variable ``NUMPY_VAE_BACKEND``.
+of every model, or the environment variable ``NUMPY_VAE_BACKEND`` (read only
+when no name is given).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
 
 import numpy as np
 
 from numpy_vae import ops as _reference_ops
-from numpy_vae._memory import keep_freed_memory
+from numpy_vae.backends.base import Backend, BackendUnavailableError, check_ops_complete
 
 ENV_VAR = "NUMPY_VAE_BACKEND"
 DEFAULT_BACKEND = "numpy"
+BACKEND_NAMES = ("numpy", "numba", "cupy")
+NUMBA_EXTRA = 'pip install "numpy-vae[numba]"'
+CUDA_EXTRA = 'pip install "numpy-vae[cuda]"'
 _DTYPES = ("float32", "float64")
-
-
-class BackendUnavailableError(RuntimeError):
-    """The requested backend cannot run here (library missing, no GPU)."""
-
-
-@dataclass
-class Backend:
-    """Array module, default dtype, random generator and hot-path kernels.
-
-    Attributes
-    ----------
-    name : str          "numpy", "numba" or "cupy".
-    xp : module          The array module (numpy or cupy).
-    dtype : np.dtype     Default float type of parameters and activations.
-    rng : Generator      Source of all randomness (weights, eps, shuffling).
-    ops : namespace      Elementwise kernels with the signatures of ``numpy_vae.ops``.
-    """
-
-    name: str
-    xp: ModuleType
-    dtype: np.dtype
-    rng: Any
-    ops: Any = field(repr=False)
-    seed: int | None = None
-
-    def asarray(self, a, dtype=None):
-        """Move ``a`` onto this backend as an array of ``dtype`` (default: self.dtype)."""
-        return self.xp.asarray(a, dtype=self.dtype if dtype is None else dtype)
-
-    def to_numpy(self, a) -> np.ndarray:
-        """Return ``a`` as a NumPy array on the host (a no-op for NumPy)."""
-        if isinstance(a, np.ndarray):
-            return a
-        return self.xp.asnumpy(a) if hasattr(self.xp, "asnumpy") else np.asarray(a)
-
-    def standard_normal(self, shape):
-        """Draw N(0, 1) samples of ``shape`` in the backend dtype."""
-        return self.rng.standard_normal(shape, dtype=self.dtype)
-
-    def random(self, shape):
-        """Draw Uniform[0, 1) samples of ``shape`` in the backend dtype."""
-        return self.rng.random(shape, dtype=self.dtype)
-
-    def get_rng_state(self) -> dict:
-        """The generator's state as a JSON-able dict (for checkpoints)."""
-        return self.rng.bit_generator.state
-
-    def set_rng_state(self, state: dict) -> None:
-        """Restore a state from ``get_rng_state`` (see ``accepts_rng_state``)."""
-        self.rng.bit_generator.state = state
-
-    def accepts_rng_state(self, state) -> bool:
-        """Whether ``state`` is the state of this backend's kind of generator.
-
-        NumPy and Numba share NumPy's PCG64; a CuPy run's state is of another
-        kind, which this backend cannot continue (see ``reseed``)."""
-        return isinstance(state, dict) and state.get("bit_generator") == type(self.rng.bit_generator).__name__
-
-    def reseed(self, seed: int) -> None:
-        """Replace the generator with a fresh one seeded with ``seed``."""
-        self.rng = np.random.default_rng(seed)
 
 
 def available_backends() -> list[str]:
@@ -105,7 +43,7 @@ def available_backends() -> list[str]:
     names = [DEFAULT_BACKEND]
     for name in ("numba", "cupy"):
         try:
-            _make_backend(name, "float32", 0)
+            _MAKERS[name]("float32", 0)
         except BackendUnavailableError:
             continue
         names.append(name)
@@ -140,30 +78,76 @@ def get_backend(name: str | Backend | None = None, dtype: str = "float32",
         dtype_name = None
     if dtype_name not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
-    return _make_backend(resolve_backend_name(name), dtype_name, seed)
+    name = resolve_backend_name(name)
+    if name not in _MAKERS:
+        raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKEND_NAMES)}")
+    return _MAKERS[name](dtype_name, seed)
 
 
-def _make_backend(name: str, dtype: str, seed: int | None) -> Backend:
-    if name == "numpy":
-        keep_freed_memory()
-        return Backend("numpy", np, np.dtype(dtype), np.random.default_rng(seed),
-                       _reference_ops, seed)
-    if name in ("numba", "cupy"):
-        # The accelerated twins live in numpy_vae/backends/; they are imported
-        # only when asked for, so NumPy users never need numba or cupy.
-        try:
-            from numpy_vae import backends as _accel
-        except ImportError:  # pragma: no cover - the subpackage ships with the package
-            _accel = None
-        maker = getattr(_accel, f"make_{name}_backend", None) if _accel else None
-        if maker is None:
-            raise BackendUnavailableError(f"backend {name!r} is not built into this version of numpy-vae")
-        return maker(dtype, seed)
-    raise ValueError(f"unknown backend {name!r}; choose one of: numpy, numba, cupy")
+def _make_numpy_backend(dtype: str, seed: int | None) -> Backend:
+    """NumPy arrays, NumPy's generator, the reference kernels (numpy_vae/ops.py)."""
+    return Backend("numpy", np, np.dtype(dtype), np.random.default_rng(seed), _reference_ops, seed)
 
 
-def _check_ops_complete(ops: ModuleType | Any) -> None:
-    """Raise if ``ops`` lacks one of the reference kernels (used by the twins)."""
-    missing = [n for n in _reference_ops.__all__ if not hasattr(ops, n)]
-    if missing:
-        raise TypeError(f"backend ops missing kernels: {', '.join(missing)}")
+def _one_line(err: BaseException) -> str:
+    """An exception as a single short line (import errors can span several)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _make_numba_backend(dtype: str, seed: int | None) -> Backend:
+    """NumPy arrays and generator, Numba kernels (numpy_vae/backends/numba_ops.py)."""
+    try:
+        import numba  # noqa: F401  (checked here so the error names the extra)
+    except ModuleNotFoundError:
+        raise BackendUnavailableError(
+            f"backend 'numba' needs the numba package, which is not installed: {NUMBA_EXTRA}") from None
+    except ImportError as err:  # installed but broken, e.g. built for another NumPy
+        raise BackendUnavailableError(
+            f"backend 'numba': importing numba failed ({_one_line(err)}); "
+            f"reinstall a matching version: {NUMBA_EXTRA}") from None
+    from numpy_vae.backends import numba_ops
+
+    check_ops_complete(numba_ops)
+    return Backend("numba", np, np.dtype(dtype), np.random.default_rng(seed), numba_ops, seed)
+
+
+def _make_cupy_backend(dtype: str, seed: int | None) -> Backend:
+    """CuPy arrays and generator, CuPy kernels (numpy_vae/backends/cupy_backend.py)."""
+    try:
+        import cupy
+    except ModuleNotFoundError:
+        raise BackendUnavailableError(
+            f"backend 'cupy' needs the cupy package, which is not installed: {CUDA_EXTRA}") from None
+    except ImportError as err:  # e.g. a cupy wheel for another CUDA version
+        raise BackendUnavailableError(
+            f"backend 'cupy': importing cupy failed ({_one_line(err)}); "
+            f"install the wheel for your CUDA version: {CUDA_EXTRA}") from None
+    try:
+        gpus = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDARuntimeError: no driver, no device, driver too old
+        raise BackendUnavailableError(
+            f"backend 'cupy': no CUDA GPU found ({_one_line(err)})") from None
+    if gpus < 1:
+        raise BackendUnavailableError("backend 'cupy': no CUDA GPU found (the CUDA runtime sees 0 devices)")
+    from numpy_vae.backends import cupy_ops
+
+    check_ops_complete(cupy_ops)
+    try:
+        # CuPy compiles kernels when first called, with NVRTC from the CUDA
+        # toolkit: without it the first layer would fail with a long error.
+        cupy_ops.relu(cupy.zeros(1, dtype=dtype))
+        cupy.cuda.Device().synchronize()
+    except Exception as err:
+        raise BackendUnavailableError(
+            f"backend 'cupy': CuPy found a GPU but cannot compile or run kernels ({_one_line(err)}); "
+            f"install CuPy with the CUDA libraries: {CUDA_EXTRA}") from None
+    from numpy_vae.backends.cupy_backend import CupyBackend
+
+    return CupyBackend.create(dtype, seed, ops=cupy_ops)
+
+
+_MAKERS = {"numpy": _make_numpy_backend, "numba": _make_numba_backend, "cupy": _make_cupy_backend}
+
+__all__ = ["Backend", "BackendUnavailableError", "get_backend", "available_backends",
+           "resolve_backend_name", "ENV_VAR", "DEFAULT_BACKEND", "BACKEND_NAMES"]

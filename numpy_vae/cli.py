@@ -25,10 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-from numpy_vae.backend import ENV_VAR, BackendUnavailableError, resolve_backend_name
+from numpy_vae._memory import keep_freed_memory
+from numpy_vae.backend import BACKEND_NAMES, ENV_VAR, BackendUnavailableError, resolve_backend_name
 from numpy_vae.checkpoint import CheckpointError
 from numpy_vae.data import DataUnavailableError, IDXError
-from numpy_vae.train import RunFolderError
+from numpy_vae.runs import RunFolderError
 
 PROG = "numpy-vae"
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130  # argparse itself exits with 2 on bad arguments
@@ -36,16 +37,11 @@ EVALUATION_NAME = "evaluation.jsonl"
 
 LIKELIHOOD_CHOICES = ("bernoulli", "gaussian", "gaussian_learned")
 ACTIVATION_CHOICES = ("relu", "leaky_relu", "tanh", "sigmoid", "softplus")
-BACKEND_CHOICES = ("numpy", "numba", "cupy")
-
-
-class ModelUnavailableError(RuntimeError):
-    """The model kind asked for is not part of this installation."""
 
 
 # Errors we can explain in one line; anything else is a bug and keeps its traceback.
 _KNOWN_ERRORS = (DataUnavailableError, IDXError, CheckpointError, BackendUnavailableError,
-                 ModelUnavailableError, RunFolderError)
+                 RunFolderError)
 
 
 # --------------------------------------------------------------------------
@@ -261,7 +257,7 @@ def _add_model_options(parser, with_dtype=True):
 
 
 def _add_backend_option(parser):
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=resolve_backend_name(None),
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default=resolve_backend_name(None),
                         help="array backend; the default is $NUMPY_VAE_BACKEND if set, else numpy")
 
 
@@ -287,15 +283,6 @@ def _model_config(args, dtype, parser) -> dict:
     return dict(config, model="vae", input_dim=784, hidden_dims=list(args.hidden_dims))
 
 
-def _build_model(config, backend):
-    from numpy_vae.models import build_model
-    try:
-        return build_model(config, backend=backend)
-    except ImportError as err:  # the convolutional model ships in its own module
-        raise ModelUnavailableError(f"the convolutional model is not available in this "
-                                    f"installation ({err})") from None
-
-
 # options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
 _FIXED_WHEN_RESUMING = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--likelihood",
                         "--activation", "--dtype", "--batch-size", "--lr", "--kl-warmup",
@@ -308,7 +295,10 @@ def _given(argv, flag):
 
 
 def _cmd_train(args, parser, argv) -> int:
-    from numpy_vae.train import Trainer, TrainOptions, load_dataset, new_run_dir, write_run_config
+    from numpy_vae.dataset import load_dataset
+    from numpy_vae.factory import build_model
+    from numpy_vae.runs import new_run_dir, write_run_config
+    from numpy_vae.train import Trainer, TrainOptions
 
     if args.resume is not None:
         trainer = _resumed_trainer(args, parser, argv)
@@ -320,7 +310,7 @@ def _cmd_train(args, parser, argv) -> int:
         return _train(trainer, data, args.quiet)
 
     config = _model_config(args, args.dtype, parser)
-    model = _build_model(config, args.backend)
+    model = build_model(config, backend=args.backend)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            kl_warmup=args.kl_warmup, binarize=args.binarize, seed=args.seed,
                            eval_iwae_k=args.eval_iwae_k, data_dir=_absolute(args.data_dir),
@@ -339,8 +329,10 @@ def _cmd_train(args, parser, argv) -> int:
             raise RunFolderError(f"cannot create the run folder {run_dir}: {err.strerror or err}") from err
     else:
         run_dir = new_run_dir("runs", config)
+    trainer = Trainer(model, options, run_dir, quiet=args.quiet)
+    trainer.claim_run_folder()  # before config.json: a folder in use is left untouched
     write_run_config(run_dir, model, options, argv=[PROG, *argv])
-    return _train(Trainer(model, options, run_dir, quiet=args.quiet), data, args.quiet)
+    return _train(trainer, data, args.quiet)
 
 
 def _resumed_trainer(args, parser, argv):
@@ -407,7 +399,7 @@ def _absolute(path):
 
 def _load_test_set(checkpoint, model, data_dir, quiet):
     """The run's test set, binarized as during training."""
-    from numpy_vae.train import load_dataset
+    from numpy_vae.dataset import load_dataset
     options = checkpoint.options
     folder = _absolute(data_dir) if data_dir is not None else options.get("data_dir")
     return load_dataset(folder, subset=1, binarize_mode=options.get("binarize", "none"),
@@ -465,9 +457,10 @@ def _cmd_sample(args, parser, argv) -> int:
 def _cmd_plot(args, parser, argv) -> int:
     from numpy_vae import plots
     from numpy_vae.checkpoint import load_model
-    from numpy_vae.train import read_metrics
+    from numpy_vae.runs import read_metrics
 
-    plots._require_matplotlib()
+    if not plots.available():
+        raise plots.PlotsUnavailableError(f"plot needs matplotlib (install it with: {plots.INSTALL_HINT})")
     model, checkpoint = load_model(args.run, backend=args.backend)
     data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
     paths = plots.plot_all(model, read_metrics(checkpoint.path.parent), data.x_test, data.y_test,
@@ -481,8 +474,9 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     import numpy as np
 
     from numpy_vae import gradcheck
+    from numpy_vae.factory import build_model
 
-    model = _build_model(_model_config(args, "float64", parser), args.backend)
+    model = build_model(_model_config(args, "float64", parser), backend=args.backend)
     rng = np.random.default_rng(args.seed)
     x = rng.random((args.batch, model.input_dim))
     eps = rng.standard_normal((args.batch, model.latent_dim))
@@ -526,9 +520,10 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)  # bad arguments: argparse prints usage and exits with 2
-    if getattr(args, "backend", None) not in (None, *BACKEND_CHOICES):
+    if getattr(args, "backend", None) not in (None, *BACKEND_NAMES):
         # only the default can get here (from $NUMPY_VAE_BACKEND): argparse checks given values
-        args.parser.error(f"${ENV_VAR}={args.backend!r} is not one of {', '.join(BACKEND_CHOICES)}")
+        args.parser.error(f"${ENV_VAR}={args.backend!r} is not one of {', '.join(BACKEND_NAMES)}")
+    keep_freed_memory()  # glibc: keep freed arrays for reuse (numpy_vae/_memory.py)
     try:
         return args.func(args, args.parser, argv)
     except (*_KNOWN_ERRORS, PlotsUnavailableError) as err:

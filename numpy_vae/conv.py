@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 
-from numpy_vae.im2col import col2im_for, conv_output_size, im2col
+from numpy_vae.im2col import conv_output_size, im2col
 from numpy_vae.layers import Layer
 
 
@@ -69,7 +69,6 @@ class _Conv(Layer):
         self.params["W"] = k * (2 * bk.random(weight_shape) - 1)
         self.params["b"] = k * (2 * bk.random((self.out_channels,)) - 1)
         self.grads = {name: bk.xp.zeros_like(p) for name, p in self.params.items()}
-        self._col2im = col2im_for(bk)
 
     def _check_input(self, x):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -139,7 +138,7 @@ class Conv2D(_Conv):
         if not self.input_grad:
             return None
         dcols = W2.T @ dy2                                # (in_c * kh * kw, N * Ho * Wo)
-        return self._col2im(dcols, self._x_shape, self.kh, self.kw,
+        return self.backend.ops.col2im(dcols, self._x_shape, self.kh, self.kw,
                             self.stride, self.padding, self.backend.xp)
 
     def __repr__(self):
@@ -204,7 +203,7 @@ class ConvTranspose2D(_Conv):
         self._x2 = self._channels_first(x)                # (in_c, N * H * W)
         W2 = self.params["W"].reshape(self.in_channels, -1)
         cols = W2.T @ self._x2                            # (out_c * kh * kw, N * H * W)
-        y = self._col2im(cols, (N, self.out_channels, Ho, Wo), self.kh, self.kw,
+        y = self.backend.ops.col2im(cols, (N, self.out_channels, Ho, Wo), self.kh, self.kw,
                          self.stride, self.padding, self.backend.xp)
         y += self.params["b"][None, :, None, None]
         return y

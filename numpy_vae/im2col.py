@@ -35,8 +35,9 @@ shaped (N, C, H, W).
 
 The functions take the array module ``xp`` (numpy, or cupy for GPU arrays)
 and use only xp.zeros, xp.empty, slicing and +=, so the same code serves
-CuPy arrays.  ``col2im`` also has a Numba twin with the same signature,
-``numpy_vae.backends.numba_ops.col2im``; ``col2im_for(backend)`` picks one.
+CuPy arrays.  ``col2im`` is also one of the backend's kernels
+(``backend.ops.col2im``, listed in numpy_vae/ops.py), so the Numba backend
+swaps in its twin ``numpy_vae.backends.numba_ops.col2im``.
 """
 
 from __future__ import annotations
@@ -104,13 +105,3 @@ def col2im(cols, x_shape, kh: int, kw: int, stride: int, padding: int, xp=np):
             # overlap and one pixel receives from several (i, j).
             xpad[:, :, i:i + s * Ho:s, j:j + s * Wo:s] += cols[:, i, j]
     return xpad[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)
-
-
-def col2im_for(backend):
-    """The col2im a layer on ``backend`` should call: the Numba twin
-    (numpy_vae/backends/numba_ops.py) on the "numba" backend, the NumPy
-    reference above (which also runs on CuPy) otherwise."""
-    if getattr(backend, "name", "numpy") == "numba":
-        from numpy_vae.backends.numba_ops import col2im as col2im_numba
-        return col2im_numba
-    return col2im

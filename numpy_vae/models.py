@@ -38,8 +38,8 @@ from __future__ import annotations
 from numpy_vae.backend import get_backend
 from numpy_vae.flat import pack
 from numpy_vae.kl import GaussianKL
-from numpy_vae.layers import Clip, Linear, Sequential, make_activation
-from numpy_vae.likelihoods import make_likelihood
+from numpy_vae.layers import ACTIVATIONS, Clip, Linear, Sequential, make_activation
+from numpy_vae.likelihoods import LIKELIHOODS, make_likelihood
 from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 
 
@@ -59,9 +59,14 @@ def _mlp(sizes, activation, backend, final_activation, first_input_grad=True):
 
 
 def _check_names(activation, likelihood):
-    """Fail early on unknown names, even where a model would not build the layer."""
-    make_activation(activation)
-    make_likelihood(likelihood)
+    """Fail early on unknown names, even where a model would not build the layer.
+
+    Only the names are looked up: building a layer here would build it a
+    backend of its own, from $NUMPY_VAE_BACKEND, whatever the model's is."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {likelihood!r}; choose one of: {', '.join(LIKELIHOODS)}")
 
 
 def _check_sizes(input_dim, hidden_dims, latent_dim):
@@ -338,19 +343,4 @@ class Autoencoder(_Model):
         return f"Autoencoder({dims}, likelihood={c['likelihood']!r}, backend={self.backend.name!r})"
 
 
-def build_model(config: dict, backend=None):
-    """Rebuild a model from its ``config`` dict (as saved in checkpoints)."""
-    config = dict(config)
-    kind = config.pop("model", "vae")
-    classes = {"vae": VAE, "autoencoder": Autoencoder}
-    if kind == "conv":
-        from numpy_vae.conv_vae import ConvVAE  # the convolutional model, its own module
-        classes["conv"] = ConvVAE
-    if kind not in classes:
-        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(classes)}")
-    if backend is not None:
-        config["backend"] = backend
-    return classes[kind](**config)
-
-
-__all__ = ["VAE", "Autoencoder", "build_model"]
+__all__ = ["VAE", "Autoencoder"]

@@ -1,4 +1,4 @@
-"""Reference kernels: the elementwise work of a training step, in plain NumPy.
+"""Reference kernels: the table of hot-path work a backend may swap for twins, in plain NumPy.
 
 These small functions are where a training step spends the time that is not
 matrix products.  They are the *reference*: the Numba and CuPy backends ship
@@ -11,11 +11,17 @@ Everything is written with ufuncs and array methods, so the same code also
 runs on CuPy arrays.  ``*_backward`` functions take the upstream gradient
 ``dy`` first and return the gradient for the input, the chain rule written
 out: ``dx = dy * dy/dx``.
+
+``col2im`` (the backward pass of a convolution, a scatter-add) is derived
+and written in numpy_vae/im2col.py beside its adjoint ``im2col``; it is in
+this table because the Numba backend has a faster twin of it.
 """
 
 import math
 
 import numpy as np
+
+from numpy_vae.im2col import col2im  # the convolution's scatter-add, derived in im2col.py
 
 __all__ = [
     "relu", "relu_backward",
@@ -28,6 +34,7 @@ __all__ = [
     "bernoulli_nll", "bernoulli_nll_and_grad",
     "adam_update", "sgd_momentum_update",
     "finite_check",
+    "col2im",
 ]
 
 

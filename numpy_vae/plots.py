@@ -5,7 +5,9 @@
     plot_loss_curves       train and test negative ELBO, reconstruction and KL per epoch
     plot_latent_scatter    2-D latent models: mu(x) of the test set, coloured by digit
     plot_latent_manifold   2-D latent models: decode(z) over a grid of z
-    plot_run               all of the above for a run folder
+    plot_all               all of the above into one folder
+
+(Re)drawing the figures of a saved run is ``numpy-vae plot RUN`` (numpy_vae/cli.py).
 
 Images are shown as the model's pixel means (probabilities for a Bernoulli
 decoder) in grey, 0 black and 1 white.
@@ -231,25 +233,6 @@ def plot_all(model, history, x_test, y_test, run_dir) -> list[Path]:
     return paths
 
 
-def plot_run(run_dir, backend=None, quiet: bool = True) -> list[Path]:
-    """Regenerate all figures of a run folder from its checkpoint, metrics and test set.
-
-    The test set is loaded as the run was trained (same data folder, same
-    binarization).
-    """
-    from numpy_vae.checkpoint import load_model
-    from numpy_vae.train import load_dataset, read_metrics
-
-    _require_matplotlib()
-    model, checkpoint = load_model(run_dir, backend=backend)
-    options = checkpoint.options
-    data = load_dataset(options.get("data_dir"), subset=1,
-                        binarize_mode=options.get("binarize", "none"),
-                        dtype=str(model.backend.dtype), quiet=quiet)
-    return plot_all(model, read_metrics(checkpoint.path.parent), data.x_test, data.y_test,
-                    checkpoint.path.parent)
-
-
 __all__ = ["available", "PlotsUnavailableError", "INSTALL_HINT", "FIGURE_NAMES", "image_grid",
            "plot_reconstructions", "plot_samples", "plot_loss_curves", "plot_latent_scatter",
-           "plot_latent_manifold", "plot_all", "plot_run"]
+           "plot_latent_manifold", "plot_all"]

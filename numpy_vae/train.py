@@ -45,9 +45,13 @@ loss", "the gradient of encoder.0.W").  The parameters are checked too
 before each checkpoint, so a checkpoint never holds NaN: the last good one
 stays on disk.
 
-Writing the run folder (a read-only disk, a full disk, a path through a
-file) fails with ``RunFolderError``, one line naming what could not be
-written, before the first epoch or at the save that failed.
+Writing the run folder (numpy_vae/runs.py: a read-only disk, a full disk,
+a path through a file) fails with ``RunFolderError``, one line naming what
+could not be written, before the first epoch or at the save that failed.
+The data comes from numpy_vae/dataset.py (``load_dataset``).  While a
+trainer works in its run folder it holds the folder's lock
+(``claim_run_folder``): a second process resuming the same run stops with
+``RunFolderBusyError`` before it touches anything.
 """
 
 from __future__ import annotations
@@ -58,24 +62,24 @@ import json
 import math
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from numpy_vae._memory import keep_freed_memory
 from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimizer, load_model,
                                   save_checkpoint)
-from numpy_vae.data import BINARIZE_MODES, binarize, load_mnist, to_unit_interval
+from numpy_vae.data import BINARIZE_MODES, binarize
+from numpy_vae.dataset import Dataset, load_dataset  # noqa: F401  (load_dataset: also importable from here)
 from numpy_vae.evaluate import iwae_nll, negative_elbo
 from numpy_vae.optim import Adam
+from numpy_vae.runs import (CONFIG_NAME, METRICS_NAME, RunFolderError, RunFolderLock,  # noqa: F401
+                            append_json_line, new_run_dir, read_metrics, rewind_metrics,
+                            write_run_config, writing)
 
-METRICS_NAME = "metrics.jsonl"
-CONFIG_NAME = "config.json"
 DATA_STREAM = 1          # data_rng = default_rng([seed, DATA_STREAM])
-TEST_BINARIZE_SEED = 0   # the test set's one Bernoulli draw for "dynamic"
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -95,19 +99,6 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class TrainingDiverged(RuntimeError):
     """The loss, a gradient or a parameter became NaN or infinite."""
-
-
-class RunFolderError(RuntimeError):
-    """The run folder cannot be written (read-only, full disk, not a folder)."""
-
-
-@contextmanager
-def _writing(what: str, path):
-    """Turn an OSError into one readable line: 'cannot write the checkpoint X: No space left on device'."""
-    try:
-        yield
-    except OSError as err:
-        raise RunFolderError(f"cannot {what} {path}: {err.strerror or err}") from err
 
 
 @dataclass
@@ -167,41 +158,6 @@ class TrainOptions:
 
 
 # --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-@dataclass
-class Dataset:
-    """Images as floats in [0, 1] on the host, and their labels.
-
-    x_train (N, 784), y_train (N,), x_test (N_test, 784), y_test (N_test,).
-    x_test is already binarized as the run asks (once, with a fixed seed,
-    so every epoch and every evaluation sees the same test images); x_train
-    is binarized here for "static" and at every epoch for "dynamic".
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    binarize: str = "none"
-
-
-def load_dataset(data_dir=None, *, subset=None, binarize_mode="none", dtype="float32",
-                 quiet=False) -> Dataset:
-    """MNIST (or the IDX files in ``data_dir``) ready for training."""
-    x_train, y_train, x_test, y_test = load_mnist(data_dir, quiet=quiet)
-    if subset is not None:
-        x_train, y_train = x_train[:subset], y_train[:subset]
-    x_train, x_test = to_unit_interval(x_train, dtype), to_unit_interval(x_test, dtype)
-    if binarize_mode == "static":
-        x_train = binarize(x_train, "static")
-    if binarize_mode != "none":
-        x_test = binarize(x_test, binarize_mode, np.random.default_rng(TEST_BINARIZE_SEED))
-    return Dataset(x_train, y_train, x_test, y_test, binarize_mode)
-
-
-# --------------------------------------------------------------------------
 # The training loop
 # --------------------------------------------------------------------------
 
@@ -226,6 +182,7 @@ class Trainer:
 
     def __init__(self, model, options: TrainOptions | None = None, run_dir=None, *,
                  optimizer=None, quiet: bool = False):
+        keep_freed_memory()  # a step frees dozens of temporaries; see numpy_vae/_memory.py
         self.model = model
         self.options = options or TrainOptions()
         self.optimizer = optimizer or Adam(model.params, lr=self.options.lr, backend=model.backend)
@@ -238,6 +195,27 @@ class Trainer:
         self.saved_epoch = None  # the epoch the checkpoint on disk ends (None: none written)
         self._current_epoch = 1  # the epoch being worked on, counted from 1 (for messages)
         self._step_in_epoch = 0
+        self._lock = None  # RunFolderLock while this trainer works in run_dir
+
+    def claim_run_folder(self) -> None:
+        """Create run_dir if needed and lock it for this process (numpy_vae/runs.py).
+
+        Raises RunFolderBusyError, before touching anything of the run, if
+        another process holds it.  ``fit`` claims the folder itself and lets
+        go when it returns; ``from_checkpoint`` claims it before reading the
+        metrics file it rewinds.
+        """
+        if self.run_dir is None or (self._lock is not None and self._lock.held):
+            return
+        with writing("create the run folder", self.run_dir):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = RunFolderLock(self.run_dir)
+
+    def release_run_folder(self) -> None:
+        """Let another process train in run_dir (also done when this process ends)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -253,7 +231,8 @@ class Trainer:
         epochs: the new total number of epochs (default: the saved one).
         option_changes: other TrainOptions to replace (e.g. data_dir, when
         the data moved); changing what shapes the steps (lr, batch_size,
-        seed, ...) makes the continuation differ from the original run.
+        seed, ...) makes the continuation differ from the original run.  A
+        new lr is given to the restored optimizer, whose moments carry on.
         """
         model, checkpoint = load_model(path_or_run_dir, backend=backend)
         options = TrainOptions.from_dict(checkpoint.options)
@@ -266,8 +245,11 @@ class Trainer:
             raise CheckpointError(f"{checkpoint.path} holds no {' and no '.join(missing)}: it can be "
                                   f"evaluated and sampled, not resumed")
         optimizer = build_optimizer(checkpoint.optimizer, model.params, model.backend)
+        if "lr" in changes:  # a new rate for the saved optimizer (its moments carry on)
+            optimizer.lr = float(options.lr)
         trainer = cls(model, options, run_dir=checkpoint.path.parent, optimizer=optimizer,
                       quiet=quiet)
+        trainer.claim_run_folder()  # before anything of the run is read back or rewritten
         trainer.epoch = trainer.saved_epoch = checkpoint.epoch
         trainer.step = optimizer.t
         saved = checkpoint.rng_states["model"]
@@ -282,7 +264,7 @@ class Trainer:
                          f"({_generator_kind(saved)}); its noise goes on from a seed derived from "
                          f"the saved state, so the draws differ from a resume on the original backend")
         trainer.data_rng.bit_generator.state = checkpoint.rng_states["data"]
-        trainer.history = _rewind_metrics(trainer.run_dir / METRICS_NAME, checkpoint.epoch)
+        trainer.history = rewind_metrics(trainer.run_dir / METRICS_NAME, checkpoint.epoch)
         return trainer
 
     # --- the loop ----------------------------------------------------------------
@@ -294,13 +276,18 @@ class Trainer:
         TrainingDiverged if the loss, a gradient or a parameter stops being
         finite, and RunFolderError if the run folder cannot be written.
         """
+        self.claim_run_folder()
+        try:
+            return self._fit(data)
+        finally:
+            self.release_run_folder()
+
+    def _fit(self, data: Dataset) -> list[dict]:
         bk = self.model.backend
         x_test = bk.asarray(data.x_test)
         # the same training images every epoch, unless drawn afresh ("dynamic")
         x_fixed = bk.asarray(data.x_train) if data.binarize != "dynamic" else None
         if self.run_dir is not None and self.epoch == 0 and not self.checkpoint_path.exists():
-            with _writing("create the run folder", self.run_dir):
-                self.run_dir.mkdir(parents=True, exist_ok=True)
             self.save()  # so that even a first epoch cut short can be resumed
         try:
             while self.epoch < self.options.epochs:
@@ -322,7 +309,7 @@ class Trainer:
                 self.history.append(record)
                 if self.run_dir is not None:
                     # metrics first: a resume rewinds metrics.jsonl to the checkpoint's epoch
-                    _append_json_line(self.run_dir / METRICS_NAME, record)
+                    append_json_line(self.run_dir / METRICS_NAME, record)
                     self.save()
                 self._say(_epoch_line(record, self.options.epochs))
         except KeyboardInterrupt:
@@ -396,7 +383,7 @@ class Trainer:
         what = "write the checkpoint"
         if self.saved_epoch is not None:
             what += f" of epoch {self.epoch} (the one of epoch {self.saved_epoch} is intact)"
-        with _writing(what, self.checkpoint_path):
+        with writing(what, self.checkpoint_path):
             path = save_checkpoint(self.checkpoint_path, self.model, self.optimizer, epoch=self.epoch,
                                    rng_states=rng_states, options=self.options.to_dict())
         self.saved_epoch = self.epoch
@@ -420,7 +407,7 @@ class Trainer:
                 f"the gradient of {names[col - 3]} became non-finite"
             raise TrainingDiverged(
                 f"{what} at epoch {self.epoch + 1} step "
-                f"{first_step + row}; try a lower learning rate (now {self.options.lr:g})")
+                f"{first_step + row}; try a lower learning rate (now {self.optimizer.lr:g})")
         return np.asarray(sizes, dtype=np.float64) @ table[:, :3]
 
     def _check_params_finite(self) -> None:
@@ -430,7 +417,7 @@ class Trainer:
             if not bool(xp.isfinite(p).all()):
                 raise TrainingDiverged(
                     f"the parameter {name} became non-finite at epoch {self.epoch + 1} step "
-                    f"{self._step_in_epoch}; try a lower learning rate (now {self.options.lr:g})")
+                    f"{self._step_in_epoch}; try a lower learning rate (now {self.optimizer.lr:g})")
 
     def _say(self, line: str) -> None:
         if not self.quiet:
@@ -458,62 +445,6 @@ def _epoch_line(r: dict, total_epochs: int) -> str:
     if r["beta"] < 1:
         line += f"  beta {r['beta']:.2f}"
     return line + f"  {r['epoch_time_s']:.1f} s"
-
-
-# --------------------------------------------------------------------------
-# Run folders and metrics files
-# --------------------------------------------------------------------------
-
-def new_run_dir(root="runs", model_config: dict | None = None) -> Path:
-    """A fresh folder root/YYYYmmdd-HHMMSS-<model>, e.g. runs/20250101-120000-vae-784-400-20."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = stamp
-    if model_config:
-        sizes = [model_config.get("input_dim"), *model_config.get("hidden_dims", []),
-                 model_config.get("latent_dim")]
-        name += "-" + "-".join([str(model_config.get("model", "vae"))] +
-                               [str(s) for s in sizes if s is not None])
-    root = Path(root)
-    candidate, n = root / name, 1
-    while candidate.exists():  # two runs started in the same second
-        n += 1
-        candidate = root / f"{name}-{n}"
-    with _writing("create the run folder", candidate):
-        candidate.mkdir(parents=True)
-    return candidate
-
-
-def write_run_config(run_dir, model, options: TrainOptions, argv=None) -> Path:
-    """config.json: a readable record of the run (the checkpoint is what resumes it)."""
-    path = Path(run_dir) / CONFIG_NAME
-    record = {"model": model.config, "options": options.to_dict(),
-              "backend": model.backend.name, "command": argv,
-              "created": datetime.now().isoformat(timespec="seconds")}
-    with _writing("write", path):
-        path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
-
-
-def read_metrics(run_dir) -> list[dict]:
-    """The per-epoch records of ``metrics.jsonl`` (an empty list if there is none)."""
-    path = Path(run_dir) / METRICS_NAME
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _append_json_line(path: Path, record: dict) -> None:
-    with _writing("write", path), open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _rewind_metrics(path: Path, epoch: int) -> list[dict]:
-    """Drop records after ``epoch`` (written after the last checkpoint); returns the rest."""
-    records = read_metrics(path.parent)
-    kept = [r for r in records if r.get("epoch", 0) <= epoch]
-    if len(kept) != len(records):
-        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    return kept
 
 
 __all__ = ["TrainOptions", "Trainer", "Dataset", "load_dataset", "kl_weight",

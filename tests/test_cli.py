@@ -16,6 +16,7 @@ from numpy_vae import cli, plots
 from numpy_vae.checkpoint import CheckpointError, load_checkpoint
 from numpy_vae.idx import write_idx
 from numpy_vae.reparameterize import ReparameterizeKL
+from numpy_vae.runs import read_metrics
 
 FIGURES = ["reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png",
            "latent_manifold.png"]
@@ -275,3 +276,38 @@ def test_ctrl_c_saves_exits_130_and_resume_finishes_the_run(digits, tmp_path):
     assert run_cli("train", "--resume", run_dir, "--epochs", last_saved + 1, "--quiet") == 0
     records = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, last_saved + 2))
+
+
+HOLD_RUN = """
+import sys
+from numpy_vae.train import Trainer
+trainer = Trainer.from_checkpoint(sys.argv[1], quiet=True)  # holds the run folder from here on
+print("holding", flush=True)
+sys.stdin.read()  # until the test kills this process
+"""
+
+
+def test_a_second_process_gets_one_line_and_leaves_a_run_in_use_untouched(digits, tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli("train", "--data-dir", digits, "--run-dir", run_dir, "--epochs", 1, "--quiet",
+                   *SMALL_MODEL) == 0
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN, str(run_dir)], env=cli_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+        before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.iterdir()}
+        resume = [sys.executable, "-m", "numpy_vae", "train", "--resume", str(run_dir), "--epochs", "3"]
+        second = subprocess.run(resume, env=cli_env(), capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1
+        assert second.stderr.count("\n") == 1, second.stderr
+        assert second.stderr.startswith(f"numpy-vae: error: {run_dir} is in use: another process "
+                                        f"(pid {holder.pid}) is training in it")
+        after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.iterdir()}
+        assert after == before  # not a byte, not a timestamp
+    finally:
+        holder.kill()  # SIGKILL: no Python code runs; the OS releases the lock
+        holder.wait()
+    third = subprocess.run(resume + ["--quiet"], env=cli_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2, 3]

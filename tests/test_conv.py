@@ -5,6 +5,8 @@ six-loop convolution, a direct scatter for the transposed convolution,
 finite differences for every gradient, and inner products for adjointness.
 """
 
+import types
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -14,7 +16,7 @@ from numpy_vae import ops
 from numpy_vae.backend import Backend, get_backend
 from numpy_vae.conv import Conv2D, ConvTranspose2D
 from numpy_vae.gradcheck import check_layer
-from numpy_vae.im2col import col2im, col2im_for, im2col
+from numpy_vae.im2col import col2im, im2col
 from numpy_vae.reshape import Flatten, Reshape
 
 GRAD_TOL = 1e-6
@@ -276,19 +278,36 @@ def test_numba_col2im_matches_the_numpy_reference(dtype, shape, kh, kw, s, p):
                                atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
-def test_layers_on_the_numba_backend_use_the_numba_col2im():
+def test_col2im_is_in_each_backends_kernel_table():
     pytest.importorskip("numba")
     from numpy_vae.backends.numba_ops import col2im as col2im_numba
-    numba_named = Backend("numba", np, np.dtype("float64"), np.random.default_rng(0), ops, 0)
-    assert col2im_for(numba_named) is col2im_numba
-    assert col2im_for(f64()) is col2im
+    assert get_backend("numba", dtype="float64").ops.col2im is col2im_numba
+    assert f64().ops.col2im is col2im
+
+
+def test_conv_layers_call_the_backends_col2im():
+    calls = []
+
+    def counting_col2im(*args, **kwargs):
+        calls.append(args[1])
+        return col2im(*args, **kwargs)
+
+    table = {name: getattr(ops, name) for name in ops.__all__}
+    counting = Backend("numpy", np, np.dtype("float64"), np.random.default_rng(0),
+                       types.SimpleNamespace(**dict(table, col2im=counting_col2im)), 0)
+    conv = Conv2D(2, 3, 3, 1, 1, backend=counting)
+    up = ConvTranspose2D(3, 2, 4, 2, 1, backend=counting)
+    x = np.random.default_rng(9).standard_normal((2, 2, 5, 5))
+    y = conv.forward(x)
+    conv.backward(np.ones_like(y))
+    up.forward(y)
+    assert calls == [(2, 2, 5, 5), (2, 2, 10, 10)]  # Conv2D's dx, ConvTranspose2D's y
 
 
 def test_conv_transpose2d_gives_the_same_result_with_either_col2im():
     pytest.importorskip("numba")
-    numba_named = Backend("numba", np, np.dtype("float64"), np.random.default_rng(0), ops, 0)
     a = ConvTranspose2D(3, 2, 4, 2, 1, output_padding=1, backend=f64())
-    b = ConvTranspose2D(3, 2, 4, 2, 1, output_padding=1, backend=numba_named)
+    b = ConvTranspose2D(3, 2, 4, 2, 1, output_padding=1, backend=get_backend("numba", dtype="float64"))
     b.params["W"][...], b.params["b"][...] = a.params["W"], a.params["b"]
     x = np.random.default_rng(10).standard_normal((2, 3, 5, 4))
     np.testing.assert_allclose(b.forward(x), a.forward(x), rtol=1e-13, atol=1e-13)

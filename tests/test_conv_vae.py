@@ -9,7 +9,8 @@ from numpy_vae import ops
 from numpy_vae.backend import Backend
 from numpy_vae.conv_vae import ConvVAE
 from numpy_vae.gradcheck import check_model
-from numpy_vae.models import VAE, build_model
+from numpy_vae.factory import build_model
+from numpy_vae.models import VAE
 from numpy_vae.optim import Adam
 
 GRAD_TOL = 1e-6

@@ -14,6 +14,7 @@ import socket
 import sys
 import tarfile
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -498,3 +499,73 @@ def test_real_mnist_has_60000_training_and_10000_test_digits(monkeypatch):
         5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(y_test).tolist() == [
         980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Promises server.total bytes, then sends one byte every 0.2 s."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(self.server.total))
+        self.end_headers()
+        try:
+            for _ in range(self.server.total):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                self.server.sent += 1
+                time.sleep(0.2)
+        except OSError:  # the client hung up
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_download_deadline_holds_however_slowly_the_bytes_trickle(monkeypatch, tmp_path):
+    """Each byte arrives well within DOWNLOAD_TIMEOUT, so only the deadline for
+    the whole file can stop this download; it must stop it at the deadline,
+    not when a 1 MiB read finally returns (here: after all 40 bytes, 8 s)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    server.total, server.sent = 40, 0
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    monkeypatch.setattr(data, "DOWNLOAD_DEADLINE", 1.0)
+    try:
+        with pytest.raises(data._FetchError, match=r"took longer than 1 s"):
+            data._download(f"http://127.0.0.1:{server.server_port}/slow.gz", tmp_path / "slow.gz", True)
+        sent_when_given_up = server.sent
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    # 5 bytes take 1 s; 20 leave room for a loaded machine, 40 is the whole trickle
+    assert sent_when_given_up < 20, f"gave up only after {sent_when_given_up} of 40 bytes"
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_files_under_mnists_names_that_differ_from_mnist_get_one_line_saying_so(
+        fake_checksums, tmp_path, capsys, compressed):
+    """The published sums here are those of the fake dataset (fake_checksums):
+    the files as published load silently; one flipped pixel gets one line
+    naming the file, and the data still loads (another dataset is legitimate)."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name, raw in fake_checksums.items():
+        if compressed:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
+        else:
+            (folder / name).write_bytes(raw)
+    load_mnist(folder, quiet=True)
+    assert capsys.readouterr().err == ""
+
+    images = bytearray(fake_checksums[NAMES[0]])
+    images[16 + 300] ^= 1  # one pixel, one bit (16 bytes of IDX header first)
+    if compressed:
+        (folder / (NAMES[0] + ".gz")).write_bytes(gzip.compress(bytes(images)))
+    else:
+        (folder / NAMES[0]).write_bytes(bytes(images))
+    x_train = load_mnist(folder, quiet=True)[0]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and NAMES[0] in err and "SHA-256" in err
+    assert not any(name in err for name in NAMES[1:])
+    assert x_train.reshape(-1)[300] == images[16 + 300]  # it still loads, as it is

@@ -499,3 +499,31 @@ def test_build_model_rebuilds_the_same_model_from_its_config():
             np.testing.assert_array_equal(again.params[name], model.params[name])
     with pytest.raises(ValueError, match="unknown model kind"):
         build_model({"model": "gan"})
+
+
+@pytest.mark.parametrize("env_value", ["abacus", "cupy"])
+def test_an_explicit_backend_is_never_overridden_by_the_environment(monkeypatch, env_value, rng):
+    """$NUMPY_VAE_BACKEND is read only where no backend is named: with
+    backend="numpy" nothing may build a backend from the environment (an
+    unknown name would raise; "cupy" would build a GPU backend)."""
+    from numpy_vae import backend as backend_module
+    from numpy_vae.conv_vae import ConvVAE
+    from numpy_vae.optim import Adam
+
+    monkeypatch.setenv(backend_module.ENV_VAR, env_value)
+    built = []
+    real = dict(backend_module._MAKERS)
+    for name, maker in real.items():
+        monkeypatch.setitem(backend_module._MAKERS, name,
+                            lambda dtype, seed, _name=name, _maker=maker: built.append(_name) or _maker(dtype, seed))
+    x = (rng.random((2, 784)) < 0.5).astype(np.float32)
+    for model in (VAE(784, (8,), 2, backend="numpy"), Autoencoder(784, (8,), 2, backend="numpy"),
+                  ConvVAE(channels=(2, 3), latent_dim=2, backend="numpy"),
+                  build_model({"model": "vae", "input_dim": 784, "hidden_dims": [8], "latent_dim": 2},
+                              backend="numpy"),
+                  VAE(784, (8,), 2, likelihood="gaussian_learned", activation="leaky_relu",
+                      backend="numpy")):
+        assert model.backend.name == "numpy"
+        _, grads, _ = model.loss_and_grads(x)
+        Adam(model.params, backend=model.backend).step(grads)
+    assert set(built) == {"numpy"}, f"backends built from the environment: {built}"

@@ -32,7 +32,9 @@ from numpy_vae import VAE, cli
 from numpy_vae import checkpoint as checkpoint_module
 from numpy_vae.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from numpy_vae.idx import IDX_TYPES, IDXError, read_idx, write_idx
-from numpy_vae.train import (Dataset, RunFolderError, Trainer, TrainingDiverged, TrainOptions)
+from numpy_vae.dataset import Dataset
+from numpy_vae.runs import RunFolderError
+from numpy_vae.train import Trainer, TrainingDiverged, TrainOptions
 
 PIXELS = 64
 STEPS_PER_EPOCH = 10  # 300 toy images in batches of 32

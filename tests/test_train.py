@@ -9,9 +9,10 @@ import pytest
 from numpy_vae import VAE
 from numpy_vae.checkpoint import CheckpointError, save_checkpoint
 from numpy_vae.data import DataUnavailableError, load_mnist
+from numpy_vae.dataset import Dataset, load_dataset
 from numpy_vae.idx import write_idx
-from numpy_vae.train import (Dataset, Trainer, TrainingDiverged, TrainingInterrupted,
-                             TrainOptions, kl_weight, load_dataset, new_run_dir, read_metrics)
+from numpy_vae.runs import new_run_dir, read_metrics
+from numpy_vae.train import Trainer, TrainingDiverged, TrainingInterrupted, TrainOptions, kl_weight
 
 PIXELS = 64
 
@@ -80,6 +81,19 @@ def test_the_same_seed_gives_the_same_run_and_another_seed_another():
         runs.append(model)
     assert_same_params(runs[0], runs[1])
     assert not np.array_equal(runs[0].params["mu.W"], runs[2].params["mu.W"])
+
+
+def test_a_new_learning_rate_on_resume_is_the_rate_the_optimizer_uses(tmp_path):
+    data = toy_data()
+    Trainer(toy_model(), options(epochs=1), tmp_path / "run", quiet=True).fit(data)
+    same = Trainer.from_checkpoint(tmp_path / "run", epochs=2, quiet=True)
+    faster = Trainer.from_checkpoint(tmp_path / "run", epochs=2, quiet=True, lr=0.05)
+    assert same.optimizer.lr == 3e-3
+    assert faster.options.lr == 0.05 and faster.optimizer.lr == 0.05
+    before = faster.model.params["mu.W"].copy()
+    faster.train_epoch(faster.model.backend.asarray(data.x_train[:32]))  # one Adam step
+    # Adam's first steps move a weight by about lr (|m_hat / sqrt(v_hat)| <= 1, mostly near 1)
+    assert np.abs(faster.model.params["mu.W"] - before).max() > 0.01
 
 
 @pytest.mark.parametrize("binarize", ["none", "dynamic"])

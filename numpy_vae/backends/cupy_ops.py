@@ -19,20 +19,20 @@ so the saving is mostly in launches (a few microseconds each).
   reference to rounding, not bit for bit (tests/test_backends_cupy.py).
 - Matrix products are not here: ``x @ W`` on CuPy arrays is cuBLAS.
 
-This module imports cupy at the top: only ``make_cupy_backend``
-(numpy_vae/backends/__init__.py) imports it, after checking cupy and a GPU.
+This module imports cupy at the top: only ``get_backend("cupy")``
+(numpy_vae/backend.py) imports it, after checking cupy and a GPU.  The
+backend record that carries these kernels is in cupy_backend.py.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cupy
 import numpy as np
 
 from numpy_vae import ops as _ref
-from numpy_vae.backend import Backend
+from numpy_vae.im2col import col2im as _col2im_reference
 
 _PREFIX = "numpy_vae_"
 
@@ -231,57 +231,13 @@ def finite_check(x):
     return _finite_check(x)
 
 
+# --- col2im, for the convolutional model ------------------------------------
+
+def col2im(cols, x_shape, kh: int, kw: int, stride: int, padding: int, xp=np):
+    """Twin of ops.col2im: the reference's strided += slices, run on CuPy
+    arrays (one CuPy kernel launch per slice, kh * kw of them).  ``xp`` is
+    accepted so the call sites look the same; the arrays are always CuPy's."""
+    return _col2im_reference(cols, x_shape, kh, kw, stride, padding, xp=cupy)
+
+
 __all__ = list(_ref.__all__)
-
-
-# --- the backend -----------------------------------------------------------
-
-@dataclass
-class CupyBackend(Backend):
-    """The GPU backend: CuPy arrays, a CuPy generator, the kernels above.
-
-    Checkpoints and the random generator: CuPy's generators keep their state
-    on the GPU and cannot export it (the CuPy docs: "Random states cannot be
-    serialized").  So this backend makes its random stream restartable
-    instead.  Its generator is always seeded from (entropy, restarts):
-    ``get_rng_state()`` increments ``restarts``, reseeds, and returns both
-    numbers; ``set_rng_state()`` reseeds from them.  A run that saved a
-    checkpoint and a run resumed from it then draw the same numbers from
-    that point on.  The price: saving the state changes the stream (the
-    numbers after a save differ from those of a run that never saved).  The
-    CuPy docs do not promise the same numbers from one major version of CuPy
-    to the next, so a resume is exact with the same CuPy version.
-    """
-
-    entropy: int = 0
-    restarts: int = 0
-
-    def _reseed(self) -> None:
-        seed = np.random.SeedSequence(self.entropy, spawn_key=(self.restarts,))
-        self.rng = cupy.random.default_rng(seed)
-
-    def get_rng_state(self) -> dict:
-        self.restarts += 1
-        self._reseed()
-        return {"bit_generator": "cupy XORWOW, reseeded from (entropy, restarts)",
-                "entropy": self.entropy, "restarts": self.restarts}
-
-    def set_rng_state(self, state: dict) -> None:
-        self.entropy, self.restarts = int(state["entropy"]), int(state["restarts"])
-        self._reseed()
-
-    def accepts_rng_state(self, state) -> bool:
-        """Only states from ``get_rng_state`` above (not NumPy's PCG64)."""
-        return isinstance(state, dict) and {"entropy", "restarts"} <= state.keys()
-
-    def reseed(self, seed: int) -> None:
-        self.entropy, self.restarts = int(seed), 0
-        self._reseed()
-
-
-def make_backend(dtype: str, seed: int | None, ops) -> CupyBackend:
-    """A CupyBackend for ``dtype`` with kernels ``ops`` (this module); seed None draws fresh entropy."""
-    bk = CupyBackend("cupy", cupy, np.dtype(dtype), None, ops, seed,
-                     entropy=np.random.SeedSequence(seed).entropy, restarts=0)
-    bk._reseed()
-    return bk
