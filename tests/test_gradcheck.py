@@ -159,11 +159,27 @@ def test_check_model_refuses_a_float32_model():
         gradcheck.check_model(model, np.zeros((2, 6)))
 
 
-def test_check_model_reports_every_parameter_array():
+def test_check_model_reports_each_parameter_arrays_own_error():
+    """Every array of a correct model passes; when one array's gradient is
+    10% off, that array, and no other, fails."""
     model = VAE(6, (4,), 2, activation="tanh", dtype="float64")
     x = np.linspace(0, 1, 12).reshape(2, 6)
-    errors = gradcheck.check_model(model, x, eps=np.zeros((2, 2)), max_elements=3)
+    eps = np.random.default_rng(3).standard_normal((2, 2))
+    errors = gradcheck.check_model(model, x, eps=eps, max_elements=3)
     assert list(errors) == list(model.params)
+    assert max(errors.values()) < 1e-6
+
+    correct = model.loss_and_grads
+
+    def one_array_off(*args, **kwargs):
+        loss, grads, info = correct(*args, **kwargs)
+        grads["decoder.0.W"] *= 1.1
+        return loss, grads, info
+
+    model.loss_and_grads = one_array_off
+    errors = gradcheck.check_model(model, x, eps=eps, max_elements=3)
+    assert errors["decoder.0.W"] > 0.04  # |1.1 g - g| / (|1.1 g| + |g|) = 0.048
+    assert max(err for name, err in errors.items() if name != "decoder.0.W") < 1e-6
 
 
 # --------------------------------------------------------------------------
