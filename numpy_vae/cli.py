@@ -149,9 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate")
     group.add_argument("--kl-warmup", type=_non_negative_float, default=0.0, metavar="EPOCHS",
                        help="grow the KL weight beta from 0 to 1 over this many epochs (0: beta = 1)")
-    group.add_argument("--binarize", choices=("none", "static", "dynamic"), default="none",
-                       help="pixels as grey levels in [0, 1] (none), thresholded at 0.5 (static), "
-                            "or drawn as Bernoulli(pixel) afresh each epoch (dynamic)")
+    group.add_argument("--binarize", choices=("none", "threshold", "dynamic", "static"), default="none",
+                       help="pixels as grey levels in [0, 1] (none), thresholded at 0.5 (threshold; "
+                            "'static' is its old name), or drawn as Bernoulli(pixel) afresh each "
+                            "epoch (dynamic)")
     group.add_argument("--seed", type=_non_negative_int, default=0,
                        help="seeds the weights, the noise and the shuffling")
     group.add_argument("--eval-iwae-k", type=_non_negative_int, default=0, metavar="K",
@@ -309,6 +310,11 @@ def _cmd_train(args, parser, argv) -> int:
             print(f"resuming {trainer.run_dir} after epoch {trainer.epoch} of {options.epochs}")
         return _train(trainer, data, args.quiet)
 
+    if args.binarize == "static":
+        print(f"{PROG}: note: --binarize static is now called --binarize threshold (it thresholds "
+              f"at 0.5; 'statically binarized MNIST' in the literature is one fixed random draw)",
+              file=sys.stderr)
+        args.binarize = "threshold"
     config = _model_config(args, args.dtype, parser)
     model = build_model(config, backend=args.backend)
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

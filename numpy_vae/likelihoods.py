@@ -123,12 +123,15 @@ class LearnedGaussianLikelihood(Likelihood):
 
     A pixel that is always 0 (MNIST's borders) would let s_d fall without
     bound and the NLL go to minus infinity.  So s is clamped to
-    LOGVAR_RANGE = [-10, 10] (sigma between 0.0067 and 148), with zero
+    PIXEL_LOGVAR_RANGE = [-10, 10] (sigma between 0.0067 and 148), with zero
     gradient outside, which keeps the density finite: the NLL per pixel is
-    then at least (-10 + log(2 pi)) / 2 = -4.08 nats.
+    then at least (-10 + log(2 pi)) / 2 = -4.08 nats.  This clamp shapes the
+    model (training reaches its lower end), so it is far narrower than the
+    encoder's overflow guard, models.ENCODER_LOGVAR_RANGE = [-30, 20], which
+    trained models never reach.
     """
 
-    LOGVAR_RANGE = (-10.0, 10.0)
+    PIXEL_LOGVAR_RANGE = (-10.0, 10.0)
 
     name = "gaussian_learned"
 
@@ -144,14 +147,14 @@ class LearnedGaussianLikelihood(Likelihood):
     def nll(self, out, x):
         xp = self.backend.xp
         m, s = self._split(out, x)
-        s = xp.clip(s, *self.LOGVAR_RANGE)
+        s = xp.clip(s, *self.PIXEL_LOGVAR_RANGE)
         diff = x - m
         return 0.5 * (diff * diff * xp.exp(-s) + s + LOG_2PI).sum(axis=1)
 
     def forward(self, out, x):
         xp = self.backend.xp
         m, s = self._split(out, x)
-        low, high = self.LOGVAR_RANGE
+        low, high = self.PIXEL_LOGVAR_RANGE
         self._s_inside = (s >= low) & (s <= high)
         s = xp.clip(s, low, high)
         self._diff = x - m

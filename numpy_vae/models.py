@@ -19,11 +19,13 @@ through the KL term (GaussianKL.backward).  The training step runs those two
 nodes as one, ReparameterizeKL (numpy_vae/reparameterize.py): the same
 numbers in one kernel call each way, which the Numba and CuPy backends fuse.
 
-The encoder's log-variance is clamped to LOGVAR_RANGE = [-30, 20] (a Clip
-layer after the logvar head): sigma then stays between 3e-7 and 2.2e4, so
-exp(logvar) cannot overflow even in float32 however extreme the input, and
-trained models never come near either end.  Outside the range the gradient
-to the logvar head is zero.
+The encoder's log-variance is clamped to ENCODER_LOGVAR_RANGE = [-30, 20]
+(a Clip layer after the logvar head): sigma then stays between 3e-7 and
+2.2e4, so exp(logvar) cannot overflow even in float32 however extreme the
+input, and trained models never come near either end.  Outside the range the
+gradient to the logvar head is zero.  It is only an overflow guard, hence
+wide; the decoder's learned pixel variance has a narrower clamp that shapes
+the model (likelihoods.LearnedGaussianLikelihood.PIXEL_LOGVAR_RANGE, [-10, 10]).
 
 Parameter names (the stable contract other code relies on):
     encoder.{i}.W, encoder.{i}.b   i-th hidden layer of the encoder
@@ -43,7 +45,7 @@ from numpy_vae.likelihoods import LIKELIHOODS, make_likelihood
 from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 
 
-LOGVAR_RANGE = (-30.0, 20.0)
+ENCODER_LOGVAR_RANGE = (-30.0, 20.0)
 
 
 def _mlp(sizes, activation, backend, final_activation, first_input_grad=True):
@@ -149,7 +151,7 @@ class VAE(_Model):
                     backend, dtype, seed)
         bk = self.backend
         self._build_networks(activation)
-        self.logvar_clip = Clip(*LOGVAR_RANGE, backend=bk)
+        self.logvar_clip = Clip(*ENCODER_LOGVAR_RANGE, backend=bk)
         self.reparameterize = Reparameterize(bk)
         self.kl = GaussianKL(bk)
         self.reparameterize_kl = ReparameterizeKL(bk)  # the two above in one node, for training

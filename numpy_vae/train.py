@@ -71,7 +71,7 @@ from tqdm import tqdm
 from numpy_vae._memory import keep_freed_memory
 from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimizer, load_model,
                                   save_checkpoint)
-from numpy_vae.data import BINARIZE_MODES, binarize
+from numpy_vae.data import BINARIZE_MODES, binarize, binarize_mode
 from numpy_vae.dataset import Dataset, load_dataset  # noqa: F401  (load_dataset: also importable from here)
 from numpy_vae.evaluate import iwae_nll, negative_elbo
 from numpy_vae.optim import Adam
@@ -109,7 +109,7 @@ class TrainOptions:
     batch_size : int        examples per gradient step
     lr : float              Adam's learning rate
     kl_warmup : float       epochs over which beta grows from 0 to 1 (0: beta = 1)
-    binarize : str          "none", "static" or "dynamic" (see data.binarize)
+    binarize : str          "none", "threshold" or "dynamic" (see data.binarize)
     seed : int              seeds the data generator (the model has its own seed)
     eval_iwae_k : int       IWAE samples for the test bound after each epoch (0: skip)
     eval_batch_size : int   images per batch when evaluating
@@ -142,8 +142,9 @@ class TrainOptions:
             raise ValueError(f"kl_warmup must be 0 or more epochs, got {self.kl_warmup}")
         if self.eval_iwae_k < 0:
             raise ValueError(f"eval_iwae_k must be 0 (skip) or more, got {self.eval_iwae_k}")
-        if self.binarize not in BINARIZE_MODES:
+        if self.binarize not in BINARIZE_MODES and self.binarize != "static":
             raise ValueError(f"binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
+        self.binarize = binarize_mode(self.binarize)  # "static", the old name, warns
         if self.subset is not None and self.subset < 1:
             raise ValueError(f"subset must be at least 1 image, got {self.subset}")
 

@@ -296,7 +296,7 @@ def test_reparameterize_kl_twins_match_reference(cp, twin, dtype, shape, seed):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_reparameterize_kl_twin_is_finite_at_the_ends_of_the_logvar_clamp(cp, twin, dtype):
-    logvar = np.array([[-30.0, 20.0, -30.0], [20.0, 0.0, -30.0]], dtype=dtype)  # models.LOGVAR_RANGE
+    logvar = np.array([[-30.0, 20.0, -30.0], [20.0, 0.0, -30.0]], dtype=dtype)  # models.ENCODER_LOGVAR_RANGE
     mu = np.array([[0.0, 1e3, -3.0], [-1e3, 0.5, 2.0]], dtype=dtype)
     eps = np.array([[1.0, -5.0, 0.3], [5.0, 2.0, -1.0]], dtype=dtype)
     z, kl, std, var_minus_1 = twin.reparameterize_kl(cp.asarray(mu), cp.asarray(logvar), cp.asarray(eps))

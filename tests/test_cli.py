@@ -311,3 +311,14 @@ def test_a_second_process_gets_one_line_and_leaves_a_run_in_use_untouched(digits
                            timeout=300)
     assert third.returncode == 0, third.stderr
     assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2, 3]
+
+
+def test_binarize_static_the_old_name_trains_as_threshold_with_one_note(digits, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run_cli("train", "--data-dir", digits, "--run-dir", run_dir, "--epochs", 1, "--quiet",
+                   "--binarize", "static", *SMALL_MODEL) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "static" in line]
+    assert notes == ["numpy-vae: note: --binarize static is now called --binarize threshold (it "
+                     "thresholds at 0.5; 'statically binarized MNIST' in the literature is one fixed "
+                     "random draw)"]
+    assert load_checkpoint(run_dir).options["binarize"] == "threshold"

@@ -440,15 +440,22 @@ def test_binarize_none_returns_the_input_itself():
     assert binarize(x, "none", None) is x
 
 
-def test_static_binarization_thresholds_and_is_deterministic():
+def test_threshold_binarization_thresholds_and_is_deterministic():
     x = np.array([[0.0, 0.5, 0.51, 1.0]], dtype=np.float32)
 
-    b = binarize(x, "static", None)
+    b = binarize(x, "threshold", None)
 
     assert b.dtype == np.float32
     assert b.tolist() == [[0, 0, 1, 1]]
-    np.testing.assert_array_equal(binarize(x, "static", np.random.default_rng(1)), b)
-    assert binarize(x, "static", None, threshold=0.0).tolist() == [[0, 1, 1, 1]]
+    np.testing.assert_array_equal(binarize(x, "threshold", np.random.default_rng(1)), b)
+    assert binarize(x, "threshold", None, threshold=0.0).tolist() == [[0, 1, 1, 1]]
+
+
+def test_static_the_old_name_of_threshold_still_works_and_says_so():
+    x = np.array([[0.0, 0.5, 0.51, 1.0]], dtype=np.float32)
+    with pytest.warns(FutureWarning, match="'static' is now called 'threshold'.*one fixed random draw"):
+        b = binarize(x, "static", None)
+    assert b.tolist() == [[0, 0, 1, 1]]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -474,7 +481,7 @@ def test_dynamic_binarization_is_reproducible_from_the_seed():
 
 
 def test_binarize_refuses_an_unknown_mode_listing_the_valid_ones():
-    with pytest.raises(ValueError, match="'dyn'.*'none', 'static', 'dynamic'"):
+    with pytest.raises(ValueError, match="'dyn'.*'none', 'threshold', 'dynamic'"):
         binarize(np.zeros(3), "dyn", None)
     with pytest.raises(ValueError, match="pass rng="):
         binarize(np.zeros(3), "dynamic", None)

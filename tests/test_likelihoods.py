@@ -155,7 +155,7 @@ def test_learned_gaussian_nll_is_minus_log_density(backend64, rng):
 def test_learned_gaussian_clamps_the_log_variance_to_its_range(backend64):
     likelihood = LearnedGaussianLikelihood(backend64)
     x = np.zeros((1, 1))
-    low, high = likelihood.LOGVAR_RANGE
+    low, high = likelihood.PIXEL_LOGVAR_RANGE
     # an always-zero pixel cannot drive the NLL to minus infinity
     assert likelihood.nll(np.array([[0.0, -1e4]]), x)[0] == pytest.approx(0.5 * (low + math.log(2 * math.pi)))
     assert likelihood.nll(np.array([[0.0, 1e4]]), x)[0] == pytest.approx(0.5 * (high + math.log(2 * math.pi)))

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from numpy_vae import VAE, Autoencoder, build_model, gradcheck
 from numpy_vae.layers import LeakyReLU, ReLU
-from numpy_vae.models import LOGVAR_RANGE
+from numpy_vae.models import ENCODER_LOGVAR_RANGE
 
 # Small sizes keep the loss O(10) nats, so rounding stays small, and a full
 # check (every element of every parameter array) takes a fraction of a second.
@@ -348,8 +348,8 @@ def test_encode_returns_mu_and_logvar_with_latent_width(rng):
 def test_encoded_logvar_stays_in_its_clamp_for_any_input():
     model = small_model("gaussian", "softplus")
     _, logvar = model.encode(np.full((2, INPUT), 1e6) * [[1], [-1]])
-    assert np.all((logvar >= LOGVAR_RANGE[0]) & (logvar <= LOGVAR_RANGE[1]))
-    assert logvar.min() == LOGVAR_RANGE[0] and logvar.max() == LOGVAR_RANGE[1]   # both ends reached
+    assert np.all((logvar >= ENCODER_LOGVAR_RANGE[0]) & (logvar <= ENCODER_LOGVAR_RANGE[1]))
+    assert logvar.min() == ENCODER_LOGVAR_RANGE[0] and logvar.max() == ENCODER_LOGVAR_RANGE[1]   # both ends reached
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

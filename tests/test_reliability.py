@@ -230,7 +230,7 @@ def test_a_diverging_run_is_stopped_at_its_first_non_finite_loss_and_leaves_a_fi
 @pytest.mark.parametrize("inputs", ["scaled by 1e4", "all zeros", "all ones"])
 def test_extreme_inputs_keep_every_loss_gradient_and_parameter_finite(likelihood, inputs):
     # scaled by 1e4 the logvar head's outputs reach ~1e4: only the clamp to
-    # models.LOGVAR_RANGE keeps exp(logvar) finite
+    # models.ENCODER_LOGVAR_RANGE keeps exp(logvar) finite
     x = np.random.default_rng(0).random((32, PIXELS)).astype(np.float32)
     x = {"scaled by 1e4": 1e4 * x, "all zeros": 0 * x, "all ones": 0 * x + 1}[inputs]
     model = toy_model(likelihood=likelihood)

@@ -18,7 +18,7 @@ import pytest
 
 from numpy_vae import get_backend, gradcheck
 from numpy_vae.kl import GaussianKL
-from numpy_vae.models import LOGVAR_RANGE
+from numpy_vae.models import ENCODER_LOGVAR_RANGE
 from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 
 BOUND = 1e-6
@@ -138,11 +138,11 @@ def test_gradient_check_catches_a_wrong_fused_gradient(buggy, backend64, inputs)
 # --------------------------------------------------------------------------
 
 def test_fused_node_is_finite_at_the_ends_of_the_logvar_clamp():
-    """models.py clamps logvar to LOGVAR_RANGE = (-30, 20): there sigma is
+    """models.py clamps logvar to ENCODER_LOGVAR_RANGE = (-30, 20): there sigma is
     3e-7 or 2.2e4 and exp(logvar) - 1 is -1 or 4.9e8, all finite in float32.
     (tests/test_backends_numba.py holds the Numba twin to the same.)"""
     bk = get_backend("numpy", dtype="float32", seed=0)
-    low, high = LOGVAR_RANGE
+    low, high = ENCODER_LOGVAR_RANGE
     logvar = bk.asarray([[low, high, low, high], [high, high, low, low]])
     mu = bk.asarray([[0.0, 3.0, -100.0, 1e3], [-1e3, 0.5, 2.0, 0.0]])
     eps = bk.asarray([[1.0, -4.0, 0.3, 5.0], [-5.0, 2.0, 0.0, -1.0]])

@@ -243,15 +243,15 @@ def write_idx_folder(folder, n_train=40, n_test=30):
     return folder
 
 
-@pytest.mark.parametrize("mode", ["static", "dynamic"])
+@pytest.mark.parametrize("mode", ["threshold", "dynamic"])
 def test_the_test_set_is_binarized_once_the_same_way_every_time(tmp_path, mode):
     folder = write_idx_folder(tmp_path / "idx")
     first = load_dataset(folder, binarize_mode=mode, quiet=True)
     second = load_dataset(folder, binarize_mode=mode, quiet=True)
     np.testing.assert_array_equal(first.x_test, second.x_test)
     assert set(np.unique(first.x_test)) == {0.0, 1.0}
-    # static thresholds the training set now; dynamic keeps grey levels to sample each epoch
-    assert (set(np.unique(first.x_train)) == {0.0, 1.0}) == (mode == "static")
+    # threshold binarizes the training set now; dynamic keeps grey levels to sample each epoch
+    assert (set(np.unique(first.x_train)) == {0.0, 1.0}) == (mode == "threshold")
 
 
 def test_subset_keeps_the_first_n_training_images_and_the_whole_test_set(tmp_path):
@@ -295,3 +295,9 @@ def test_one_epoch_on_10k_real_mnist_images_learns_what_no_broken_model_can(mnis
     assert history[0]["test_nelbo"] < 175
     assert history[0]["test_kl"] > 5  # it uses z: a collapsed posterior would have KL ~ 0
 
+
+
+def test_options_saved_with_the_old_binarize_name_static_load_as_threshold():
+    with pytest.warns(FutureWarning, match="now called 'threshold'"):
+        opts = TrainOptions.from_dict({"binarize": "static", "epochs": 2})
+    assert opts.binarize == "threshold" and opts.epochs == 2
