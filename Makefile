@@ -1,7 +1,10 @@
 # numpy-vae: the two commands of the README's quick start, and a few more.
 #
-#   make train   set up .venv and train the MLP VAE on MNIST (the main job)
-#   make test    set up .venv and run the test suite
+#   make train   set up .venv (NumPy, tqdm, matplotlib: no numba) and train the MLP VAE
+#                on MNIST (the main job; the default backend is NumPy)
+#   make test    set up .venv with the test tools and numba, and run the whole suite
+#                (needs the network the first time: packages, and MNIST if data/ lacks it;
+#                takes minutes, see the README)
 #
 # Extra arguments: make train ARGS="--epochs 2"   make test PYTEST_ARGS="-k kl"
 
@@ -15,10 +18,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# One stamp per set of extras, so `make train` does not need the test tools
-# and a change to setup.cfg reinstalls.
+# One stamp per set of extras, so `make train` needs neither the test tools
+# nor numba (a missing numba wheel must not break the quick start), and a
+# change to setup.cfg reinstalls.
 $(VENV)/.installed-run: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[plot,numba]"
+	$(BIN)/python -m pip install --quiet -e ".[plot]"
 	touch $@
 
 $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
@@ -31,6 +35,7 @@ train: $(VENV)/.installed-run
 	$(BIN)/numpy-vae train $(ARGS)
 
 test: $(VENV)/.installed-dev
+	@echo "make test: the whole suite, including real MNIST training: several minutes (see README)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 gradcheck: $(VENV)/.installed-run

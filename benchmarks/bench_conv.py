@@ -149,8 +149,8 @@ def bench_speed(args):
 
 
 def train_mnist(args):
-    from numpy_vae.models import VAE
     from numpy_vae.dataset import load_dataset
+    from numpy_vae.models import VAE
     from numpy_vae.train import Trainer, TrainOptions
 
     data = load_dataset(quiet=True)

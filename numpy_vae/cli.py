@@ -181,10 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="test negative ELBO and IWAE bound of a trained model",
         description="Print the test negative ELBO (one sampled z per image) and the importance-\n"
                     "weighted bound on -log p(x) with K samples, in nats per image, with the time\n"
-                    "each took.  Results are also appended to RUN/evaluation.jsonl.")
+                    "each took.  Results are also appended to RUN/evaluation.jsonl.\n\n"
+                    "The default K = 5000 takes about 15 minutes on 2 CPU cores (879 s measured);\n"
+                    "--iwae-k 500 takes about a tenth of that, --iwae-k 0 skips the bound.")
     evaluate.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or a checkpoint file")
     evaluate.add_argument("--iwae-k", type=_non_negative_int, default=5000, metavar="K",
-                          help="importance samples per image (0: skip the IWAE bound)")
+                          help="importance samples per image (0: skip the IWAE bound); the "
+                               "default takes about 15 minutes for the 10,000 MNIST test images "
+                               "on 2 CPU cores, and the time grows in proportion to K")
     evaluate.add_argument("--batch-size", type=_positive_int, default=1000,
                           help="images per batch for the negative ELBO")
     evaluate.add_argument("--max-rows", type=_positive_int, default=8192,

