@@ -65,10 +65,10 @@ class RunFolderLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip()
             os.close(fd)
-            raise RunFolderBusyError(
-                f"{self.path.parent} is in use: another process"
-                f"{f' (pid {holder})' if holder.isdigit() else ''} is training in it; "
-                f"wait for it to finish or stop it, then try again") from None
+            who = ("another trainer of this process" if holder == str(os.getpid()) else
+                   f"another process{f' (pid {holder})' if holder.isdigit() else ''}")
+            raise RunFolderBusyError(f"{self.path.parent} is in use: {who} is training in it; "
+                                     f"wait for it to finish or stop it, then try again") from None
         except OSError as err:
             os.close(fd)
             raise RunFolderError(f"cannot lock the run folder {self.path.parent}: "
@@ -88,7 +88,10 @@ class RunFolderLock:
             self._fd = None
 
     def __del__(self):
-        self.release()
+        try:
+            self.release()
+        except Exception:  # at interpreter exit os may be gone; the OS releases the lock anyway
+            pass
 
 
 @contextmanager

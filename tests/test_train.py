@@ -302,3 +302,17 @@ def test_options_saved_with_the_old_binarize_name_static_load_as_threshold():
     with pytest.warns(FutureWarning, match="now called 'threshold'"):
         opts = TrainOptions.from_dict({"binarize": "static", "epochs": 2})
     assert opts.binarize == "threshold" and opts.epochs == 2
+
+
+def test_a_second_trainer_in_a_run_folder_in_use_stops_before_touching_it(tmp_path):
+    from numpy_vae.runs import RunFolderBusyError
+    Trainer(toy_model(), options(epochs=2), tmp_path / "run", quiet=True).fit(toy_data())
+    first = Trainer.from_checkpoint(tmp_path / "run", quiet=True)
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n{"epoch": 3}\n')
+    with pytest.raises(RunFolderBusyError, match="in use: another trainer of this process"):
+        Trainer.from_checkpoint(tmp_path / "run", quiet=True)
+    # the second did not rewind metrics.jsonl to the checkpoint's epoch 2
+    assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2, 3]
+    first.release_run_folder()
+    Trainer.from_checkpoint(tmp_path / "run", quiet=True)
+    assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2]
