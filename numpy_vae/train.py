@@ -69,8 +69,8 @@ import numpy as np
 from tqdm import tqdm
 
 from numpy_vae._memory import keep_freed_memory
-from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimizer, load_model,
-                                  save_checkpoint)
+from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimizer, load_checkpoint,
+                                  load_model, save_checkpoint)
 from numpy_vae.data import BINARIZE_MODES, binarize, binarize_mode
 from numpy_vae.dataset import Dataset, load_dataset  # noqa: F401  (load_dataset: also importable from here)
 from numpy_vae.evaluate import iwae_nll, negative_elbo
@@ -314,6 +314,7 @@ class Trainer:
                     self.save()
                 self._say(_epoch_line(record, self.options.epochs))
         except KeyboardInterrupt:
+            self.saved_epoch = self._epoch_on_disk()
             saved = self.checkpoint_path if self.saved_epoch is not None else None
             raise TrainingInterrupted(self._current_epoch, self._step_in_epoch, saved,
                                       self.saved_epoch) from None
@@ -389,6 +390,17 @@ class Trainer:
                                    rng_states=rng_states, options=self.options.to_dict())
         self.saved_epoch = self.epoch
         return path
+
+    def _epoch_on_disk(self) -> int | None:
+        """The epoch of the checkpoint on disk (None: none).  After Ctrl-C the
+        file is the truth: the signal can land inside ``save`` after the new
+        file replaced the old one, before ``saved_epoch`` was updated."""
+        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+            return self.saved_epoch
+        try:
+            return load_checkpoint(self.checkpoint_path).epoch
+        except CheckpointError:
+            return self.saved_epoch
 
     def _read_records(self, records: list, sizes: list[int], first_step: int,
                       names: list[str]) -> np.ndarray:

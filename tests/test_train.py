@@ -316,3 +316,24 @@ def test_a_second_trainer_in_a_run_folder_in_use_stops_before_touching_it(tmp_pa
     first.release_run_folder()
     Trainer.from_checkpoint(tmp_path / "run", quiet=True)
     assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2]
+
+
+def test_ctrl_c_just_after_a_checkpoint_replaced_the_old_one_names_the_new_one(tmp_path, monkeypatch):
+    """Ctrl-C can land inside save(), after the new file is in place: the
+    report must name the epoch on disk, not the one before it."""
+    from numpy_vae import checkpoint_format
+    from numpy_vae.checkpoint import load_checkpoint
+    real_fsync, saves = checkpoint_format._fsync_folder, []
+
+    def ctrl_c_after_the_second_rename(folder):  # saves: before epoch 1, after epoch 1
+        real_fsync(folder)
+        saves.append(folder)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint_format, "_fsync_folder", ctrl_c_after_the_second_rename)
+    trainer = Trainer(toy_model(), options(epochs=3), tmp_path / "run", quiet=True)
+    with pytest.raises(TrainingInterrupted) as stop:
+        trainer.fit(toy_data())
+    assert load_checkpoint(tmp_path / "run").epoch == 1
+    assert stop.value.saved_epoch == 1
