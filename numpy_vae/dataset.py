@@ -16,7 +16,6 @@ from numpy_vae.data import binarize_mode as data_binarize_mode
 TEST_BINARIZE_SEED = 0   # the test set's one Bernoulli draw for "dynamic"
 
 
-
 @dataclass
 class Dataset:
     """Images as floats in [0, 1] on the host, and their labels.
