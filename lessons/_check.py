@@ -156,7 +156,8 @@ def run_notebook(path: Path, quick: bool, out_dir, timeout: float | None = None,
     try:
         client.execute(env=lesson_env(quick, out_dir))
     except (CellExecutionError, CellTimeoutError) as err:
-        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1]}"
+        last_line = re.sub(r"\x1b\[[0-9;]*m", "", str(err).strip().splitlines()[-1])  # no colour codes
+        error = f"{type(err).__name__}: {last_line}"
     seconds = time.time() - start
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)
