@@ -316,9 +316,12 @@ def knn_accuracy(codes, labels, k=5):
         raise ValueError(f"knn_accuracy needs codes (n, d) and labels (n,) with n > k = {k}, "
                          f"got {c.shape} and {labels.shape}")
     sq = (c ** 2).sum(axis=1)
-    d2 = sq[:, None] - 2 * c @ c.T + sq[None, :]
-    np.fill_diagonal(d2, np.inf)
-    neighbours = np.argpartition(d2, k, axis=1)[:, :k]
+    neighbours = np.empty((len(c), k), dtype=int)
+    for start in range(0, len(c), 1000):  # 1000 rows of distances at a time: memory stays small
+        rows = slice(start, start + 1000)
+        d2 = sq[rows, None] - 2 * c[rows] @ c.T + sq[None, :]
+        d2[np.arange(len(d2)), np.arange(start, start + len(d2))] = np.inf  # not its own neighbour
+        neighbours[rows] = np.argpartition(d2, k, axis=1)[:, :k]
     votes = np.zeros((len(c), labels.max() + 1))
     np.add.at(votes, (np.repeat(np.arange(len(c)), k), labels[neighbours].ravel()), 1)
     return float((votes.argmax(axis=1) == labels).mean())

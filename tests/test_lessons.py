@@ -175,3 +175,30 @@ def test_a_failed_claim_raises_in_a_notebook(tmp_path):
     run = _check.run_notebook(path, quick=True, out_dir=tmp_path, timeout=120)
     assert run.error is not None and "ClaimsFailed" in run.error, run.error
     assert "claim FAILED: two is less than one" in run.text
+
+
+# --- the measure behind "the codes gather by digit" ----------------------
+
+def test_knn_accuracy_matches_a_brute_force_vote():
+    import numpy as np
+    from _common import knn_accuracy
+
+    rng = np.random.default_rng(0)
+    codes, labels = rng.standard_normal((1500, 2)), rng.integers(0, 10, 1500)
+    dist = np.linalg.norm(codes[:, None] - codes[None], axis=2)
+    np.fill_diagonal(dist, np.inf)  # a code is not its own neighbour
+    votes = labels[np.argsort(dist, axis=1)[:, :5]]
+    expected = np.mean([np.bincount(v, minlength=10).argmax() == y for v, y in zip(votes, labels)])
+    assert knn_accuracy(codes, labels) == pytest.approx(expected)
+    assert knn_accuracy(codes, labels) < 0.2  # random labels: about chance
+
+
+def test_knn_accuracy_is_one_for_separate_clusters_and_rejects_bad_shapes():
+    import numpy as np
+    from _common import knn_accuracy
+
+    labels = np.repeat(np.arange(10), 30)
+    codes = labels[:, None] * 10.0 + np.random.default_rng(1).standard_normal((300, 2))
+    assert knn_accuracy(codes, labels) == 1.0
+    with pytest.raises(ValueError, match="codes"):
+        knn_accuracy(codes[:, 0], labels)
