@@ -107,7 +107,11 @@ for epoch in range(1, epochs + 1):
         batch = x_train[order[start:start + batch_size]]
         batch = binarize(batch, "dynamic", rng)          # pixel = 1 with probability = grey level
         loss, grads, info = model.loss_and_grads(batch)  # -ELBO of the batch, and d(-ELBO)/d(weight)
+        if step == 0:  # kept to look at Adam's first step, below
+            first_grad, w_before = grads["decoder.0.W"].copy(), model.params["decoder.0.W"].copy()
         adam.step(grads)                                 # weights -= learning rate * (Adam's direction)
+        if step == 0:
+            first_move = np.abs(model.params["decoder.0.W"] - w_before)
         step += 1
         steps.append(step)
         step_loss.append(float(loss))
@@ -174,7 +178,21 @@ ax_r.set_xlabel("training step")
 ax_r.set_title("the two terms (running averages)", fontsize=10)
 savefig(fig, "06_loss_curves.png")
 
+# %% [markdown]
+# The run checks what this section and the introduction said: Adam's first
+# step (every weight moves by about the learning rate, whatever its
+# gradient), the shape of the test curve, the gap between training and test,
+# and the two terms.
+
 # %%
+moved = np.abs(first_grad) > 1e-6  # a gradient far above Adam's eps = 1e-8
+g = np.abs(first_grad[moved])
+print(f"Adam's first step, decoder.0.W: gradients from {g.min():.1e} to {g.max():.1e} "
+      f"(a factor {g.max() / g.min():.0e}); steps from {first_move[moved].min():.2e} to {first_move[moved].max():.2e}")
+claim("every weight takes a step of about the learning rate, whatever the scale of its gradient: on "
+      "Adam's first step, gradients spanning more than 100x all move their weight by 0.001 (within 1%)",
+      g.max() / g.min() > 100 and np.all(np.abs(first_move[moved] / learning_rate - 1) < 0.01),
+      f"gradients {g.min():.1e} .. {g.max():.1e}, steps {first_move[moved].min():.5f} .. {first_move[moved].max():.5f}")
 (recon_1, kl_1), (recon_end, kl_end) = epoch_terms[0], epoch_terms[-1]
 claim("the test -ELBO falls fast in the first epoch and slowly after: the first epoch gains more than "
       "10 times what the last one does", (epoch_test[1] - epoch_test[0]) > 10 * (epoch_test[-1] - epoch_test[-2]),
