@@ -261,8 +261,8 @@ savefig(fig, "01_random_codes.png")
 #   training put them, at whatever scale, with gaps between them.  Random
 #   codes fall into the gaps, and decode to smudges.
 #
-# (In quick mode the clusters overlap more than in full mode, which trains
-# on all 60,000 digits for 10 epochs; the checks above hold in both.)
+# (Quick mode trains on 20,000 digits for 4 epochs, full mode on all 60,000
+# for 10; the checks above are the same in both.)
 # * To generate, we need the codes to fill a region we know how to sample
 #   from.  Lesson 02 starts the fix: the encoder predicts not a point but a
 #   small cloud, a Gaussian with a mean and a variance.
