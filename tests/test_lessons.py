@@ -202,3 +202,22 @@ def test_knn_accuracy_is_one_for_separate_clusters_and_rejects_bad_shapes():
     assert knn_accuracy(codes, labels) == 1.0
     with pytest.raises(ValueError, match="codes"):
         knn_accuracy(codes[:, 0], labels)
+
+
+def test_without_mnist_quick_mode_says_its_claims_were_checked_on_synthetic_digits(tmp_path, monkeypatch):
+    empty = tmp_path / "no_mnist_here"
+    empty.mkdir()
+    monkeypatch.setenv("NUMPY_VAE_DATA", str(empty))  # the only place load_mnist looks then
+    path = _fake_lesson(tmp_path, """\
+        from _common import load_digits
+        data = load_digits(settings, n_train_quick=200, n_test_quick=50)
+        for i in range(3):
+            claim(f"check {i}", True)
+        done()
+        """)
+    run = _check.run_script(path, quick=True, out_dir=tmp_path, timeout=120)
+    assert run.error is None, run.text + run.stderr
+    assert "Using SYNTHETIC seven-segment digits" in run.text
+    assert "data: synthetic seven-segment digits (MNIST unavailable), 200 training and 50 test images" in run.text
+    assert "these claims were checked on SYNTHETIC digits, not MNIST" in run.text
+    assert _check.problems(run.text) == []
