@@ -62,7 +62,7 @@ def setup(title: str) -> SimpleNamespace:
     _data_source = None
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true",
-                        help=f"small and fast (a few seconds); also ${QUICK_ENV}=1")
+                        help=f"small and fast (under a minute); also ${QUICK_ENV}=1")
     parser.add_argument("--out", default=None,
                         help=f"folder for the figures (default: ${OUT_ENV} or lessons/out)")
     args, _ = parser.parse_known_args()
