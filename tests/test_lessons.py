@@ -16,7 +16,6 @@ set through the kernel's environment), and every lesson must convert to one.
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -30,7 +29,8 @@ import _check  # noqa: E402  (lessons/_check.py: the checks make lessons applies
 
 pytestmark = pytest.mark.slow
 
-# Quick mode takes 3-40 s per lesson on 2 busy cores; this only stops a hung lesson.
+# Quick mode takes 5-25 s per lesson on 2 idle cores, up to ~90 s on 2 cores
+# shared with a load of 15; this only stops a hung lesson.
 LESSON_TIMEOUT_S = 300
 NOTEBOOK_LESSONS = ["03_reparameterization.py", "04_kl_divergence.py"]
 
@@ -47,6 +47,8 @@ CLAIMS_PENDING = {"07_latent_space_three_ways.py", "08_generating.py",
 def lessons_with_pending(reason):
     return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
             if name in CLAIMS_PENDING else name for name in LESSON_NAMES]
+
+
 HAVE_NOTEBOOK_TOOLS = all(importlib.util.find_spec(m) for m in ("jupytext", "nbclient", "ipykernel"))
 
 
