@@ -12,7 +12,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup train test gradcheck bench lessons clean
+.PHONY: setup train test gradcheck bench lessons notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,15 @@ gradcheck: $(VENV)/.installed-run
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_backends.py $(ARGS)
 
+# Every lesson in full mode, its claims checked (lessons/_check.py); fails if
+# a lesson fails or a claim does not hold.  make lessons ARGS="--quick 03 04"
 lessons: $(VENV)/.installed-dev
-	for f in lessons/[0-9]*.py; do $(BIN)/python $$f $(ARGS) || exit 1; done
+	$(BIN)/python lessons/_check.py $(ARGS)
+
+# The lessons executed as notebooks (jupytext + nbclient), saved in
+# lessons/notebooks/ (git-ignored), with the same checks.  ARGS as above.
+notebooks: $(VENV)/.installed-dev
+	$(BIN)/python lessons/_check.py --notebooks $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis lessons/out
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis lessons/out lessons/notebooks

@@ -11,7 +11,15 @@
 # For two Gaussians it has a closed form; this lesson derives it, checks it
 # against a Monte Carlo average, and checks its gradient.
 #
-# The package computes it in `GaussianKL` (numpy_vae/kl.py).
+# The package computes it in `GaussianKL` (numpy_vae/kl.py); the training
+# step runs it fused with lesson 03's node as `ReparameterizeKL`
+# (numpy_vae/reparameterize.py), checked at the end of this lesson.
+#
+# **Quick mode** (fewer Monte Carlo samples; seconds): run
+# `python lessons/04_kl_divergence.py --quick`, or in a notebook run
+# `%env NUMPY_VAE_QUICK=1` (or `os.environ["NUMPY_VAE_QUICK"] = "1"`) before
+# the setup cell below.  Every sentence the run can confirm is checked by a
+# `claim(...)` after the cell that shows it.
 #
 # ## Derivation, one coordinate at a time
 #
@@ -56,10 +64,11 @@ sys.path.insert(0, str(HERE if (HERE / "_common.py").exists() else HERE / "lesso
 
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import done, savefig, setup
+from _common import claim, done, savefig, setup
 
 from numpy_vae import get_backend, gradcheck
 from numpy_vae.kl import GaussianKL
+from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 
 settings = setup("Lesson 04: the KL divergence")
 rng = np.random.default_rng(0)
@@ -101,12 +110,18 @@ cases = {
     "20-D, like an encoder output": (rng.normal(0, 1, 20), rng.normal(-2, 1, 20)),
 }
 print(f"{'case':30s} {'closed form':>12s} {'Monte Carlo (n=' + str(n) + ')':>28s}")
+worst = 0.0
 for name, (mu, logvar) in cases.items():
     closed = float(kl_node.forward(mu[None, :], logvar[None, :])[0])
     values = kl_monte_carlo(mu, logvar, n)
     se = values.std() / np.sqrt(n)
+    # q = p makes every sample exactly 0: no noise, and the closed form must be 0 too
+    off = abs(values.mean() - closed) / se if se > 0 else (0.0 if abs(values.mean() - closed) < 1e-12 else np.inf)
+    worst = max(worst, off)
     print(f"{name:30s} {closed:12.5f} {values.mean():16.5f} +- {se:.5f}"
           f"   ({(values.mean() - closed) / max(se, 1e-300):+.1f} standard errors)")
+claim("in all five cases the Monte Carlo average of log q - log p lies within 4 standard errors "
+      "of the closed form", worst < 4, f"largest difference {worst:.1f} standard errors")
 closed20, values20 = closed, values  # the last case, kept for the figure
 print(f"20-D case: relative difference |MC - closed| / closed = {abs(values20.mean() - closed20) / closed20:.1e}")
 
@@ -165,6 +180,18 @@ ax_r.legend(fontsize=8)
 ax_r.set_title("slices through the minimum", fontsize=10)
 savefig(fig, "04_kl_shape.png")
 
+at_min = np.unravel_index(kl_grid.argmin(), kl_grid.shape)
+step = lv_grid[1, 0] - lv_grid[0, 0]
+kl_at_prior = float(kl_node.forward(np.zeros((1, 1)), np.zeros((1, 1)))[0])
+claim("the KL of one coordinate is never negative on the grid, its smallest value lies within one grid "
+      "step of mu = 0, logvar = 0, and there it is exactly 0",
+      kl_grid.min() >= 0 and abs(m_grid[at_min]) <= step and abs(lv_grid[at_min]) <= step and kl_at_prior == 0,
+      f"min {kl_grid.min():.1e} at mu = {m_grid[at_min]:.2f}, logvar = {lv_grid[at_min]:.2f}; "
+      f"KL(0, 0) = {kl_at_prior}")
+wide, narrow = (np.exp(2.0) - 1 - 2.0) / 2, (np.exp(-2.0) - 1 + 2.0) / 2
+claim("a cloud wider than the prior costs more than a narrower one: logvar = +2 costs more than "
+      "3 times logvar = -2", wide > 3 * narrow, f"{wide:.2f} against {narrow:.2f} nats")
+
 # %% [markdown]
 # ## The gradient, checked by finite differences
 #
@@ -182,11 +209,75 @@ errors = gradcheck.check_function(
     lambda dkl: dict(zip(("mu", "logvar"), kl_node.backward(dkl))),
     {"mu": rng.standard_normal((6, 5)), "logvar": rng.normal(-1, 1.5, (6, 5))})
 print(gradcheck.format_table(errors, threshold=1e-6, title="GaussianKL input"))
+claim("GaussianKL.backward agrees with finite differences of the closed form (relative error below 1e-7)",
+      max(errors.values()) < 1e-7, f"{max(errors.values()):.1e}")
 
 print("one coordinate's variance term exp(a) - 1 - a, in float32 (the training precision):")
 print(f"{'a = logvar':>12s} {'exp(a) - 1 - a':>16s} {'expm1(a) - a':>14s} {'true (~ a^2/2)':>15s}")
+naive_err, expm1_err = [], []
 for a in np.array([1e-3, -3e-4, 1e-5, -2e-5], dtype=np.float32):
     print(f"{a:12.0e} {np.exp(a) - 1 - a:16.3e} {np.expm1(a) - a:14.3e} {float(a) ** 2 / 2:15.3e}")
+    true = np.expm1(np.float64(a)) - np.float64(a)
+    naive_err.append(abs(float(np.exp(a) - 1 - a) / true - 1))
+    expm1_err.append(abs(float(np.expm1(a) - a) / true - 1))
+claim("in float32, expm1(a) - a keeps the variance term to 1% for all four values of a, while "
+      "exp(a) - 1 - a is off by more than 100% for the smallest two",
+      max(expm1_err) < 0.01 and min(naive_err[2:]) > 1.0,
+      f"expm1: worst {max(expm1_err):.1e};  exp - 1: {', '.join(f'{e:.0%}' for e in naive_err)}")
+
+# %% [markdown]
+# ## Lessons 03 and 04 in one node: `ReparameterizeKL`
+#
+# In a VAE, mu and logvar feed two things: the sample z (lesson 03) and the
+# KL term (this lesson).  The gradient reaching them is the sum of the two
+# paths:
+#
+#     dmu     = dz                       + dkl * mu
+#     dlogvar = dz * eps * sigma / 2     + dkl * (exp(logvar) - 1) / 2
+#
+# `VAE.loss_and_grads` (numpy_vae/models.py) computes both in one node,
+# `ReparameterizeKL` in numpy_vae/reparameterize.py: `forward(mu, logvar,
+# eps) -> (z, kl)` and `backward(dz, dkl) -> (dmu, dlogvar)`, one kernel call
+# each way (the Numba and CuPy backends fuse them).  It must give exactly the
+# numbers of the two nodes run one after the other, gradients added -- and
+# its backward must agree with finite differences of its forward.  Here the
+# forward's two outputs are checked as one array, [z, kl] side by side.
+
+# %%
+batch, latent = 6, 5
+mu, logvar = rng.standard_normal((batch, latent)), rng.normal(-1, 1.5, (batch, latent))
+eps = rng.standard_normal((batch, latent))
+dz, dkl = rng.standard_normal((batch, latent)), rng.standard_normal(batch)
+
+fused = ReparameterizeKL(bk)
+z_fused, kl_fused = fused.forward(mu, logvar, eps)
+dmu_fused, dlogvar_fused = fused.backward(dz, dkl)
+
+reparam = Reparameterize(bk)
+z_sep, kl_sep = reparam.forward(mu, logvar, eps), kl_node.forward(mu, logvar)
+dmu_z, dlogvar_z = reparam.backward(dz)
+dmu_kl, dlogvar_kl = kl_node.backward(dkl)
+difference = max(np.abs(z_fused - z_sep).max(), np.abs(kl_fused - kl_sep).max(),
+                 np.abs(dmu_fused - (dmu_z + dmu_kl)).max(), np.abs(dlogvar_fused - (dlogvar_z + dlogvar_kl)).max())
+print(f"ReparameterizeKL against Reparameterize + GaussianKL: largest difference {difference:.1e}")
+claim("the fused node gives the same z, KL and summed gradients as the two separate nodes (to 1e-12)",
+      difference < 1e-12, f"{difference:.1e}")
+
+
+def fused_forward(mu, logvar):
+    z, kl = fused.forward(mu, logvar, eps)
+    return np.concatenate([z, kl[:, None]], axis=1)
+
+
+def fused_backward(d):
+    dmu, dlogvar = fused.backward(d[:, :-1], d[:, -1])
+    return {"mu": dmu, "logvar": dlogvar}
+
+
+fused_errors = gradcheck.check_function(fused_forward, fused_backward, {"mu": mu, "logvar": logvar})
+print(gradcheck.format_table(fused_errors, threshold=1e-6, title="ReparameterizeKL input"))
+claim("ReparameterizeKL.backward agrees with finite differences of its forward (relative error below 1e-7)",
+      max(fused_errors.values()) < 1e-7, f"{max(fused_errors.values()):.1e}")
 
 # %% [markdown]
 # ## What we learned
@@ -196,6 +287,8 @@ for a in np.array([1e-3, -3e-4, 1e-5, -2e-5], dtype=np.float32):
 # * A Monte Carlo average of log q - log p agrees with it within its standard
 #   error, and the gradient formulas agree with finite differences.
 # * The penalty is mild for narrow clouds and steep for wide ones.
+# * The training step adds this node's gradient to lesson 03's in one fused
+#   node, `ReparameterizeKL`, with the same numbers.
 #
 # Lesson 05 puts this term next to the reconstruction term and shows why
 # their sum bounds log p(x).

@@ -1,13 +1,18 @@
 """Small helpers the lessons share, so each lesson can stay about its idea.
 
     settings = setup("Lesson 03")     --quick / NUMPY_VAE_QUICK=1, output folder
-    data = load_digits(settings)      MNIST (a small subset in quick mode)
+    data = load_digits(settings)      MNIST (a subset in quick mode)
     savefig(fig, "03_name.png")       a PNG in lessons/out/ (or $NUMPY_VAE_LESSONS_OUT)
     claim("statement", ok, "value")   check a sentence of the lesson against this run
     done()                            print the claims as a checklist; fail if one failed
     show(ax, images, ncols)           28x28 images side by side
+    knn_accuracy(codes, labels)       how well codes group by digit (lessons 01, 02)
     evaluate(model, x)                ELBO, reconstruction and KL of x (nats per image)
     train(model, x, epochs=...)       the training loop of lesson 06, for lessons 07-12
+
+Quick mode from a notebook: a kernel cannot take ``--quick``, so set the
+environment variable before the lesson's setup cell runs, with
+``%env NUMPY_VAE_QUICK=1`` or ``os.environ["NUMPY_VAE_QUICK"] = "1"``.
 
 Nothing here is part of the package: the lessons explain the package; these
 helpers only keep them short.  Lesson 06 writes the training loop out in
@@ -38,6 +43,7 @@ OUT_ENV = "NUMPY_VAE_LESSONS_OUT"
 LESSONS_DIR = Path(__file__).resolve().parent
 
 _settings = None
+_data_source = None  # what load_digits loaded, for the checklist
 
 
 # --------------------------------------------------------------------------
@@ -51,10 +57,12 @@ def setup(title: str) -> SimpleNamespace:
     full_value)``, which the lessons use for every size that depends on the mode.
     Unknown arguments are ignored, so the lessons also run inside Jupyter.
     """
-    global _settings
+    global _settings, _data_source
+    _claims.clear()  # a notebook re-run from the top starts a fresh checklist
+    _data_source = None
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true",
-                        help=f"small and fast (a few seconds); also ${QUICK_ENV}=1")
+                        help=f"small and fast (under a minute); also ${QUICK_ENV}=1")
     parser.add_argument("--out", default=None,
                         help=f"folder for the figures (default: ${OUT_ENV} or lessons/out)")
     args, _ = parser.parse_known_args()
@@ -68,6 +76,9 @@ def setup(title: str) -> SimpleNamespace:
     _settings = SimpleNamespace(quick=quick, out=out, pick=pick, start=time.time())
     mode = "quick mode (small and fast)" if quick else "full mode"
     print(f"{title} -- {mode}; figures go to {out}")
+    if not quick:
+        print(f"(quick mode: --quick, or ${QUICK_ENV}=1; in a notebook, run "
+              f"`%env {QUICK_ENV}=1` before this cell)")
     return _settings
 
 
@@ -126,7 +137,13 @@ def done():
     """
     failed = [c for c in _claims if not c[1]]
     if _claims:
-        print(f"\nclaims checked by this run ({len(_claims) - len(failed)} of {len(_claims)} hold):")
+        mode = "quick" if _settings is not None and _settings.quick else "full"
+        on = f", on {_data_source}" if _data_source else ""
+        print(f"\nclaims checked by this run ({mode} mode{on}): "
+              f"{len(_claims) - len(failed)} of {len(_claims)} hold")
+        if _data_source and _data_source != "MNIST":
+            print("!! these claims were checked on SYNTHETIC digits, not MNIST: "
+                  "the numbers will differ from a run on MNIST")
         for statement, ok, value in _claims:
             print(f"claim {'ok' if ok else 'FAILED'}: {statement}" + (f"  [{value}]" if value else ""))
     if _settings is not None:
@@ -154,35 +171,40 @@ def load_digits(settings, n_train_quick=5000, n_test_quick=1000, dtype="float32"
                                             lesson scores the same 0/1 images
         source                              "MNIST" or the stand-in's name
 
-    Quick mode takes the first ``n_train_quick`` / ``n_test_quick`` images and
-    never downloads: if MNIST is not cached it uses synthetic seven-segment
-    digits, and says so loudly.  Full mode uses all of MNIST and fetches it
-    once if needed (see numpy_vae/data.py).
+    Both modes use MNIST and fetch it once if it is not cached (a few
+    seconds; see numpy_vae/data.py), so a lesson's claims are checked on the
+    same data whatever the cache held.  Quick mode takes the first
+    ``n_train_quick`` / ``n_test_quick`` images.  Only when no source of
+    MNIST works does quick mode fall back to synthetic seven-segment digits;
+    it says so in large letters, and the checklist of ``done()`` says the
+    claims were checked on synthetic data.  Full mode has no fallback.
     """
+    global _data_source
     from numpy_vae import data as mnist
 
     try:
+        raw = mnist.load_mnist()  # fetches once when not cached; says where from on stderr
         if settings.quick:
-            raw = mnist.load_mnist(download=False, quiet=True)
-            x_train, y_train, x_test, y_test = (
-                mnist.to_unit_interval(raw[0][:n_train_quick], dtype), raw[1][:n_train_quick],
-                mnist.to_unit_interval(raw[2][:n_test_quick], dtype), raw[3][:n_test_quick])
-        else:
-            x_train, y_train, x_test, y_test = mnist.mnist_arrays(dtype=dtype)
+            raw = (raw[0][:n_train_quick], raw[1][:n_train_quick],
+                   raw[2][:n_test_quick], raw[3][:n_test_quick])
+        x_train, y_train, x_test, y_test = (mnist.to_unit_interval(raw[0], dtype), raw[1],
+                                            mnist.to_unit_interval(raw[2], dtype), raw[3])
         source = "MNIST"
     except mnist.DataUnavailableError as err:
         if not settings.quick:
             raise
         first_line = str(err).splitlines()[0]
         print("\n" + "!" * 78)
-        print("! MNIST is not in the cache, and quick mode does not download it:")
+        print("! MNIST could not be loaded from the cache or fetched:")
         print(f"!   {first_line}")
         print("! Using SYNTHETIC seven-segment digits instead.  The figures will NOT look")
-        print("! like MNIST.  Run a lesson without --quick to fetch MNIST (numpy_vae/data.py).")
+        print("! like MNIST, and the claims are checked on these stand-ins.  See")
+        print("! numpy_vae/data.py (or data/README.md) to place the MNIST files by hand.")
         print("!" * 78 + "\n")
         x_train, y_train = synthetic_digits(n_train_quick, seed=1, dtype=dtype)
         x_test, y_test = synthetic_digits(n_test_quick, seed=2, dtype=dtype)
         source = "synthetic seven-segment digits (MNIST unavailable)"
+    _data_source = source
     x_test_bin = mnist.binarize(x_test, "dynamic", np.random.default_rng(1234))
     print(f"data: {source}, {len(x_train)} training and {len(x_test)} test images")
     return SimpleNamespace(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
@@ -274,6 +296,35 @@ def scatter_digits(ax, codes, labels, title=None, s=3):
 def digit_legend(ax):
     ax.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
               frameon=False, title="digit")
+
+
+# --------------------------------------------------------------------------
+# Measuring a picture: do the codes group by digit?
+# --------------------------------------------------------------------------
+
+def knn_accuracy(codes, labels, k=5):
+    """Leave-one-out k-nearest-neighbour accuracy of ``codes`` (n, d) for ``labels`` (n,).
+
+    Each code's digit is guessed by a vote of its k nearest other codes
+    (Euclidean distance; ties go to the smaller digit).  Chance is about 10%
+    for ten balanced digits; a scatter plot whose colours form separate
+    clusters scores high.  A number behind "the codes group by digit".
+    """
+    c = np.asarray(codes, dtype=np.float64)
+    labels = np.asarray(labels).astype(int)
+    if c.ndim != 2 or len(c) != len(labels) or len(c) <= k:
+        raise ValueError(f"knn_accuracy needs codes (n, d) and labels (n,) with n > k = {k}, "
+                         f"got {c.shape} and {labels.shape}")
+    sq = (c ** 2).sum(axis=1)
+    neighbours = np.empty((len(c), k), dtype=int)
+    for start in range(0, len(c), 1000):  # 1000 rows of distances at a time: memory stays small
+        rows = slice(start, start + 1000)
+        d2 = sq[rows, None] - 2 * c[rows] @ c.T + sq[None, :]
+        d2[np.arange(len(d2)), np.arange(start, start + len(d2))] = np.inf  # not its own neighbour
+        neighbours[rows] = np.argpartition(d2, k, axis=1)[:, :k]
+    votes = np.zeros((len(c), labels.max() + 1))
+    np.add.at(votes, (np.repeat(np.arange(len(c)), k), labels[neighbours].ravel()), 1)
+    return float((votes.argmax(axis=1) == labels).mean())
 
 
 # --------------------------------------------------------------------------
