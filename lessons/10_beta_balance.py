@@ -32,7 +32,7 @@
 #
 # In a notebook, run  %env NUMPY_VAE_QUICK=1  before this cell for quick mode.
 # Quick mode trains every model on the first 5,000 MNIST images for 3 epochs
-# with the learning rate 3e-3; full mode on all 60,000 for 8 epochs with 1e-3.
+# with the learning rate 3e-3; full mode on all 60,000 for 4 epochs with 1e-3.
 
 # %%
 import sys
@@ -49,7 +49,7 @@ from numpy_vae import VAE
 
 settings = setup("Lesson 10: the beta balance")
 data = load_digits(settings, n_train_quick=5000)
-epochs = settings.pick(3, 8)
+epochs = settings.pick(3, 4)
 lr = settings.pick(3e-3, 1e-3)
 betas = [0.5, 1.0, 2.0, 4.0, 8.0]
 
