@@ -187,7 +187,7 @@ rec, kl_only, both = (stats[name] for name in models)
 # ## The picture
 #
 # Top: one sample code per test digit, coloured by digit; the dashed circle
-# is two standard deviations of the prior N(0, I).  Note the very different
+# is two standard deviations of the prior N(0, I).  Note the different
 # axis scales.  Bottom: 36 codes drawn from the prior, decoded -- what each
 # model would *generate*.  The KL-only decoder was never trained: its
 # "samples" are the noise of its random initial weights.
