@@ -239,8 +239,8 @@ claim("the two test ELBOs end within 3 nats of each other", abs(warm_end["elbo"]
 # %%
 always_black = data.x_train.max(axis=0) == 0
 print(f"{int(always_black.sum())} of 784 pixels are 0 in every training image")
-print(f"the package's clamp on the decoder's log-variance: {VAE(likelihood='gaussian_learned').likelihood.LOGVAR_RANGE}")
 gauss = VAE(latent_dim=20, likelihood="gaussian_learned", seed=0)
+print(f"the package's clamp on the decoder's log-variance: {gauss.likelihood.LOGVAR_RANGE}")
 watch = {"epoch": [], "nll": [], "s_black": [], "s_other": []}
 
 
