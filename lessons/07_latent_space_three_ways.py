@@ -66,7 +66,7 @@ lr = settings.pick(3e-3, 1e-3)
 # * `model.mu_head`, `model.logvar_head`: two `Linear` layers, h -> mu and
 #   h -> log sigma^2, (batch, latent_dim) each;
 # * `model.logvar_clip`: a `Clip` layer (numpy_vae/layers.py) that clamps the
-#   log-variance to [-30, 20] (`LOGVAR_RANGE` in numpy_vae/models.py), so that
+#   log-variance to [-30, 20] (`ENCODER_LOGVAR_RANGE` in numpy_vae/models.py), so that
 #   exp(logvar) can never overflow, even in float32 and for absurd inputs.
 #   Its forward is min(max(x, -30), 20); its backward passes the gradient
 #   through where the input was inside the range and sends 0 where it was

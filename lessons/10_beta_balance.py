@@ -224,7 +224,7 @@ claim("the two test ELBOs end within 3 nats of each other", abs(warm_end["elbo"]
 # without the model getting any better at digits.
 #
 # **The clamp.**  So the package limits the log-variance:
-# `LearnedGaussianLikelihood.LOGVAR_RANGE = (-10, 10)` in
+# `LearnedGaussianLikelihood.PIXEL_LOGVAR_RANGE = (-10, 10)` in
 # numpy_vae/likelihoods.py.  Its `forward` clips s to [-10, 10] before using
 # it (sigma between 0.0067 and 148), and its `backward` sends no gradient to
 # s where s was outside the range, like the `Clip` layer of lesson 07.  Each
@@ -240,7 +240,7 @@ claim("the two test ELBOs end within 3 nats of each other", abs(warm_end["elbo"]
 always_black = data.x_train.max(axis=0) == 0
 print(f"{int(always_black.sum())} of 784 pixels are 0 in every training image")
 gauss = VAE(latent_dim=20, likelihood="gaussian_learned", seed=0)
-print(f"the package's clamp on the decoder's log-variance: {gauss.likelihood.LOGVAR_RANGE}")
+print(f"the package's clamp on the decoder's log-variance: {gauss.likelihood.PIXEL_LOGVAR_RANGE}")
 watch = {"epoch": [], "nll": [], "s_black": [], "s_other": []}
 
 
@@ -248,7 +248,7 @@ def log_variances(model, x):
     """The decoder's log-variance s for each pixel at z = mu(x), clamped as the likelihood uses it: (n, 784)."""
     mu, _ = model.encode(x)
     s = model.decoder.forward(mu)[:, 784:]
-    return np.clip(s, *model.likelihood.LOGVAR_RANGE)
+    return np.clip(s, *model.likelihood.PIXEL_LOGVAR_RANGE)
 
 
 def after_epoch(epoch):
@@ -302,7 +302,7 @@ else:
 # two copies of the trained model, set those weights to 0 (and they stay 0:
 # with x_d = m_d = 0 their gradient (m_d - x_d) exp(-s_d) is exactly 0), and
 # train both for 300 more steps (30 passes over 1,000 images): one with the
-# package's clamp, one with the clamp removed (`LOGVAR_RANGE = (-inf, inf)`
+# package's clamp, one with the clamp removed (`PIXEL_LOGVAR_RANGE = (-inf, inf)`
 # on that model's likelihood).  Every 10 steps we measure the mean
 # log-variance of the always-black pixels and the test NLL on 200 digits.
 
@@ -321,7 +321,7 @@ for name, limits in (("with the clamp [-10, 10]", (-10.0, 10.0)), ("without a cl
     model = copy_of(gauss)
     model.params[f"{out_layer}.W"][:, :784][:, always_black] = 0  # the means of the always-black pixels
     model.params[f"{out_layer}.b"][:784][always_black] = 0
-    model.likelihood.LOGVAR_RANGE = limits
+    model.likelihood.PIXEL_LOGVAR_RANGE = limits
     trace = {"step": [], "s_black": [], "nll": []}
 
     def watch_steps(epoch, model=model, trace=trace):

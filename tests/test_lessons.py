@@ -36,19 +36,6 @@ NOTEBOOK_LESSONS = ["03_reparameterization.py", "04_kl_divergence.py"]
 
 LESSON_NAMES = [p.name for p in _check.lesson_paths()]
 
-# Lessons 07-12 get their claims and the quick-mode note in their first cell
-# on another branch (issue 12, part b).  Strict: once they pass, these
-# expected failures turn into failures, and this set must be emptied.
-CLAIMS_PENDING = {"07_latent_space_three_ways.py", "08_generating.py",
-                  "09_denoising_and_compression.py", "10_beta_balance.py",
-                  "11_how_good_is_the_model.py", "12_faster_and_convolutional.py"}
-
-
-def lessons_with_pending(reason):
-    return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-            if name in CLAIMS_PENDING else name for name in LESSON_NAMES]
-
-
 HAVE_NOTEBOOK_TOOLS = all(importlib.util.find_spec(m) for m in ("jupytext", "nbclient", "ipykernel"))
 
 
@@ -78,13 +65,13 @@ def test_lessons_readme_lists_every_lesson():
     assert not missing, f"lessons/README.md does not mention {missing}"
 
 
-@pytest.mark.parametrize("lesson", lessons_with_pending("the quick-mode note is added on another branch"))
+@pytest.mark.parametrize("lesson", LESSON_NAMES)
 def test_lesson_says_how_to_set_quick_mode_from_a_notebook(lesson):
     first_cell = (LESSONS / lesson).read_text().split("\n# %%", 1)[0]
     assert "NUMPY_VAE_QUICK" in first_cell, f"{lesson}: the first cell does not say how to set quick mode"
 
 
-@pytest.mark.parametrize("lesson", lessons_with_pending("claims are added on another branch"))
+@pytest.mark.parametrize("lesson", LESSON_NAMES)
 def test_lesson_runs_in_quick_mode_and_its_claims_hold(lesson, tmp_path, mnist_ready):
     run = _check.run_script(LESSONS / lesson, quick=True, out_dir=tmp_path, timeout=LESSON_TIMEOUT_S)
     issues = _check.problems(run.text, run.error)
