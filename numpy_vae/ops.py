@@ -26,6 +26,7 @@ __all__ = [
     "add_bias", "bias_grad",
     "reparameterize_kl", "reparameterize_kl_backward",
     "bernoulli_nll", "bernoulli_nll_and_grad",
+    "log_mean_exp_weights",
     "adam_update", "sgd_momentum_update",
     "finite_check",
 ]
@@ -168,6 +169,27 @@ def bernoulli_nll_and_grad(logits, x):
     nll = (np.maximum(logits, 0) - x * logits + np.log(one_plus_e)).sum(axis=1)
     grad = np.where(logits >= 0, 1, e) / one_plus_e - x
     return nll, grad
+
+
+# --- the importance-weighted bound -------------------------------------------
+
+def log_mean_exp_weights(a):
+    """log (1/k) sum_i exp(a_i) and the normalised weights, over axis 0.
+
+    a: (k, batch) log weights -> bound: (batch,), weights: (k, batch).
+
+        m       = max_i a_i
+        bound   = m + log sum_i exp(a_i - m) - log k
+        weights = exp(a_i - m) / sum_l exp(a_l - m)       (each column sums to 1)
+
+    Every exp() is at most 1 (the log-sum-exp trick; numpy_vae/iwae.py
+    derives why the weights are the gradient of the bound).
+    """
+    m = a.max(axis=0)
+    shifted = np.exp(a - m)
+    total = shifted.sum(axis=0)
+    bound = m + np.log(total) - math.log(a.shape[0])
+    return bound, shifted / total
 
 
 # --- optimizer updates (in place) -----------------------------------------

@@ -153,6 +153,23 @@ def test_bernoulli_twin_is_finite_at_extreme_logits(dtype):
     np.testing.assert_allclose(nll, ref.bernoulli_nll(logits, x), rtol=1e-6)
 
 
+# The IWAE weights: the twin adds up a column's exps left to right and
+# multiplies by 1 / total where the reference divides, so it agrees to
+# rounding (k <= 9 terms of size <= 1), not to the bit.
+LOG_MEAN_EXP = {np.float32: dict(rtol=2e-6, atol=2e-6), np.float64: dict(rtol=1e-14, atol=1e-14)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, seed=SEEDS, offset=st.sampled_from([0.0, -100.0, -1e4]))
+def test_log_mean_exp_weights_twin_matches_reference(dtype, shape, seed, offset):
+    a = (_arrays(shape, dtype, seed, n=1)[0] + offset).astype(dtype)  # (k, batch)
+    bound, weights = twin.log_mean_exp_weights(a)
+    bound_ref, weights_ref = ref.log_mean_exp_weights(a)
+    assert_close(bound, bound_ref, LOG_MEAN_EXP[dtype])
+    assert_close(weights, weights_ref, LOG_MEAN_EXP[dtype])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=30, deadline=None)
 @given(shape=SHAPES, seed=SEEDS)
@@ -285,6 +302,24 @@ def test_loss_and_grads_agree_across_numpy_and_numba(dtype, arch, batch):
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
         assert grads_b[name].dtype == np.dtype(dtype)
+        scale = np.abs(grads_a[name]).max() + 1
+        np.testing.assert_allclose(grads_b[name], grads_a[name], rtol=tol["rtol"],
+                                   atol=tol["rtol"] * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian_learned"])
+def test_iwae_loss_and_grads_agree_across_numpy_and_numba(dtype, likelihood):
+    arch = dict(input_dim=784, hidden_dims=(33, 17), latent_dim=3, activation="tanh",
+                likelihood=likelihood)
+    a, b = _twin_models(dtype, **arch)
+    x = _pixels((7, 784), dtype, 3)
+    eps = np.random.default_rng(2).standard_normal((5, 7, 3)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    loss_a, grads_a, _ = a.loss_and_grads(x, eps=eps, objective="iwae", k=5)
+    loss_b, grads_b, _ = b.loss_and_grads(x, eps=eps, objective="iwae", k=5)
+    np.testing.assert_allclose(loss_b, loss_a, **tol)
+    for name in grads_a:
         scale = np.abs(grads_a[name]).max() + 1
         np.testing.assert_allclose(grads_b[name], grads_a[name], rtol=tol["rtol"],
                                    atol=tol["rtol"] * scale, err_msg=name)
