@@ -147,8 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "disk, and --resume continues from it exactly (the partial epoch is redone).")
     _add_model_options(train)
     group = train.add_argument_group("training")
+    group.add_argument("--recipe", choices=("burda2015",), default=None,
+                       help="a published recipe: burda2015 is Burda et al.'s (2015) MNIST setting, "
+                            "784-200-200-50 tanh, batch 20, Adam(0.9, 0.999, eps 1e-4), learning rate "
+                            "0.001 * 10^(-i/7) for 3^i epochs, i = 0..7 (3280 epochs), dynamic "
+                            "binarization; --epochs cuts it short.  The model, batch, learning-rate "
+                            "and binarization options cannot be given with it")
+    group.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                       help="train on the ELBO (analytic KL) or on the importance-weighted bound "
+                            "with --k samples per image")
+    group.add_argument("--k", type=_positive_int, default=1,
+                       help="importance samples per image for --objective iwae (1: the one-sample "
+                            "ELBO with a sampled KL)")
     group.add_argument("--epochs", type=_positive_int, default=10,
-                       help="total number of epochs (with --resume: the new total)")
+                       help="total number of epochs (with --resume: the new total; with --recipe: "
+                            "default the recipe's)")
     group.add_argument("--batch-size", type=_positive_int, default=128, help="images per step")
     group.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate")
     group.add_argument("--kl-warmup", type=_non_negative_float, default=0.0, metavar="EPOCHS",
@@ -232,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="elements checked per parameter array (0: all of them; slow "
                                 "for big models)")
     gradcheck.add_argument("--beta", type=_non_negative_float, default=1.0, help="KL weight")
+    gradcheck.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                           help="check the ELBO's gradient or the importance-weighted bound's")
+    gradcheck.add_argument("--k", type=_positive_int, default=1,
+                           help="importance samples per image for --objective iwae")
     gradcheck.add_argument("--threshold", type=_positive_float, default=1e-6,
                            help="largest acceptable relative error (a correct backward pass "
                                 "gives ~1e-8, a wrong one 1e-2 or more)")
@@ -299,7 +316,11 @@ def _build_model(config, backend):
 # options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
 _FIXED_WHEN_RESUMING = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--likelihood",
                         "--activation", "--dtype", "--batch-size", "--lr", "--kl-warmup",
-                        "--binarize", "--seed", "--subset", "--run-dir")
+                        "--binarize", "--seed", "--subset", "--run-dir", "--recipe", "--objective",
+                        "--k")
+# what --recipe sets, so cannot be given beside it
+_SET_BY_RECIPE = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--likelihood",
+                  "--activation", "--batch-size", "--lr", "--binarize", "--kl-warmup")
 
 
 def _given(argv, flag):
@@ -319,10 +340,18 @@ def _cmd_train(args, parser, argv) -> int:
             print(f"resuming {trainer.run_dir} after epoch {trainer.epoch} of {options.epochs}")
         return _train(trainer, data, args.quiet)
 
-    config = _model_config(args, args.dtype, parser)
+    if args.objective == "elbo" and args.k != 1:
+        parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
+    if args.objective == "iwae" and args.kl_warmup > 0:
+        parser.error("--kl-warmup scales the KL term, which the IWAE objective does not have")
+    if args.recipe is not None:
+        config, recipe_options = _recipe(args, parser, argv)
+    else:
+        config = _model_config(args, args.dtype, parser)
+        recipe_options = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                              kl_warmup=args.kl_warmup, binarize=args.binarize)
     model = _build_model(config, args.backend)
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           kl_warmup=args.kl_warmup, binarize=args.binarize, seed=args.seed,
+    options = TrainOptions(**recipe_options, seed=args.seed, objective=args.objective, k=args.k,
                            eval_iwae_k=args.eval_iwae_k, data_dir=_absolute(args.data_dir),
                            subset=args.subset)
     if args.run_dir is not None and (Path(args.run_dir) / "checkpoint.npz").exists():
@@ -341,6 +370,23 @@ def _cmd_train(args, parser, argv) -> int:
         run_dir = new_run_dir("runs", config)
     write_run_config(run_dir, model, options, argv=[PROG, *argv])
     return _train(Trainer(model, options, run_dir, quiet=args.quiet), data, args.quiet)
+
+
+def _recipe(args, parser, argv):
+    """The model config and training options of ``--recipe`` (numpy_vae/recipes.py)."""
+    from numpy_vae.recipes import RECIPES
+
+    clashes = [flag for flag in _SET_BY_RECIPE if _given(argv, flag)]
+    if clashes:
+        parser.error(f"{', '.join(clashes)} cannot be given with --recipe {args.recipe}: the recipe "
+                     f"sets them (allowed beside it: --epochs, --objective, --k, --seed, --dtype, "
+                     f"--backend, --eval-iwae-k, --subset, --data-dir, --run-dir, --quiet)")
+    recipe = RECIPES[args.recipe]
+    config = dict(recipe["model"], dtype=args.dtype, seed=args.seed)
+    options = dict(recipe["options"])
+    if _given(argv, "--epochs"):
+        options["epochs"] = args.epochs
+    return config, options
 
 
 def _resumed_trainer(args, parser, argv):
@@ -482,12 +528,21 @@ def _cmd_gradcheck(args, parser, argv) -> int:
 
     from numpy_vae import gradcheck
 
+    if args.objective == "elbo" and args.k != 1:
+        parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
+    if args.objective == "iwae" and args.beta != 1:
+        parser.error("--beta is not defined for --objective iwae (the bound has no KL term to weigh)")
     model = _build_model(_model_config(args, "float64", parser), args.backend)
     rng = np.random.default_rng(args.seed)
     x = rng.random((args.batch, model.input_dim))
-    eps = rng.standard_normal((args.batch, model.latent_dim))
+    if args.objective == "iwae":
+        eps = rng.standard_normal((args.k, args.batch, model.latent_dim))
+        what = f"IWAE objective with k={args.k}"
+    else:
+        eps = rng.standard_normal((args.batch, model.latent_dim))
+        what = f"beta={args.beta:g}"
     print(f"{model}: {model.num_params:,} parameters; batch of {args.batch} random images, "
-          f"fixed eps, beta={args.beta:g}, "
+          f"fixed eps, {what}, "
           + ("every element" if args.max_elements == 0 else
              f"up to {args.max_elements} random elements per array"))
     start = time.perf_counter()
@@ -498,7 +553,7 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     # absolute error (see gradcheck.check_model).
     errors = gradcheck.check_model(model, x, eps=eps, beta=args.beta,
                                    max_elements=args.max_elements or None, seed=args.seed,
-                                   skip_kinks=True, tiny=None)
+                                   skip_kinks=True, tiny=None, objective=args.objective, k=args.k)
     seconds = time.perf_counter() - start
     print(gradcheck.format_table(errors, threshold=args.threshold, title="parameter"))
     skipped = sum(errors.skipped.values())

@@ -1,4 +1,5 @@
-"""How good is a trained VAE?  Two numbers in nats per image, lower is better.
+"""How good is a trained VAE?  Two numbers in nats per image, lower is better,
+and a count of the latent units it uses.
 
 1. The negative ELBO, the training loss with beta = 1:
 
@@ -30,6 +31,14 @@
        log (1/K) sum_k w_k = m + log sum_k exp(log w_k - m) - log K,   m = max_k log w_k
 
    Every exp() is then at most 1: no overflow, no underflow of the largest term.
+
+3. Active units (Burda et al., 2015, section 5.2): latent unit u is
+   active when what the encoder says about it changes with the image,
+
+       A_u = Var_x( E_q(z|x)[z_u] ) = Var_x( mu_u(x) ) > 0.01,
+
+   the variance taken over the test images.  An inactive unit has
+   q(z_u | x) ~ p(z_u) for every x: it costs no KL and carries nothing.
 
 Memory: K = 5000 samples for 10,000 images are 50 million decoder passes;
 they are done ``max_rows`` decoder rows at a time (a few images, or one
@@ -79,6 +88,27 @@ def negative_elbo(model, x, *, batch_size: int = 1000, seed: int = 0) -> dict:
         kl_sum += kl.sum(dtype=np.float64)
     recon_mean, kl_mean = float(recon_sum) / len(x), float(kl_sum) / len(x)
     return {"nelbo": recon_mean + kl_mean, "recon": recon_mean, "kl": kl_mean}
+
+
+ACTIVE_UNIT_THRESHOLD = 0.01
+
+
+def active_units(model, x, *, threshold: float = ACTIVE_UNIT_THRESHOLD,
+                 batch_size: int = 1000) -> dict:
+    """Burda et al.'s active units: how many u have Var_x(mu_u(x)) > threshold.
+
+    x : (N, input_dim), N >= 2.  mu_u(x) = E_q(z|x)[z_u] is the encoder's mean.
+    Returns {"active_units": int, "unit_variances": NumPy (latent_dim,) float64}
+    (the variance over the N images, divided by N).
+    """
+    _check_data(x)
+    if len(x) < 2:
+        raise ValueError("active units need the variance over at least 2 images")
+    bk = model.backend
+    means = [bk.to_numpy(model.encode(bk.asarray(x[start:start + batch_size]))[0])
+             for start in range(0, len(x), batch_size)]
+    variances = np.concatenate(means).astype(np.float64).var(axis=0)
+    return {"active_units": int((variances > threshold).sum()), "unit_variances": variances}
 
 
 def log_weights(model, x, eps):
@@ -179,4 +209,4 @@ def _check_data(x):
         raise ValueError("cannot evaluate on an empty data set")
 
 
-__all__ = ["negative_elbo", "log_weights", "iwae_log_likelihood", "iwae_nll", "evaluate_model"]
+__all__ = ["active_units", "ACTIVE_UNIT_THRESHOLD", "negative_elbo", "log_weights", "iwae_log_likelihood", "iwae_nll", "evaluate_model"]

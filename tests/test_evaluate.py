@@ -13,7 +13,7 @@ import pytest
 
 from numpy_vae import VAE
 from numpy_vae.backend import get_backend
-from numpy_vae.evaluate import (evaluate_model, iwae_log_likelihood, iwae_nll, log_weights,
+from numpy_vae.evaluate import (active_units, evaluate_model, iwae_log_likelihood, iwae_nll, log_weights,
                                 negative_elbo)
 
 Z_GRID = np.linspace(-12.0, 12.0, 24001)   # the prior and every posterior live well inside
@@ -174,3 +174,30 @@ def test_memory_is_bounded_by_max_rows_not_by_k():
 def test_k_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         iwae_log_likelihood(tiny_model(), tiny_data(2), k=0)
+
+
+# --------------------------------------------------------------------------
+# Active units
+# --------------------------------------------------------------------------
+
+def test_active_units_count_the_units_whose_posterior_mean_varies_by_more_than_001():
+    # no hidden layer: mu = x W + b.  Pixel 0 alternates 0, 1 (variance 1/4), so
+    # mu_u = c x_0 has variance c^2 / 4: 0.0225 for c = 0.3 (active), 0.0025 for
+    # c = 0.1 (not), 0 for a unit that ignores x; a bias changes nothing.
+    model = VAE(input_dim=4, hidden_dims=(), latent_dim=3, dtype="float64")
+    model.params["mu.W"][...] = 0.0
+    model.params["mu.W"][0] = [0.3, 0.1, 0.0]
+    model.params["mu.b"][...] = [5.0, -2.0, 1.0]
+    x = np.zeros((1000, 4))
+    x[::2, 0] = 1.0
+    x[:, 1:] = np.random.default_rng(0).random((1000, 3))   # pixels no mean looks at
+
+    result = active_units(model, x, batch_size=64)           # batches do not change the variance
+
+    np.testing.assert_allclose(result["unit_variances"], [0.0225, 0.0025, 0.0], atol=1e-15)
+    assert result["active_units"] == 1
+
+
+def test_active_units_need_two_images():
+    with pytest.raises(ValueError, match="at least 2 images"):
+        active_units(tiny_model(), tiny_data(1))
