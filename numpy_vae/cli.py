@@ -195,9 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", formatter_class=_Formatter, allow_abbrev=False,
         help="test negative ELBO and IWAE bound of a trained model",
-        description="Print the test negative ELBO (one sampled z per image) and the importance-\n"
-                    "weighted bound on -log p(x) with K samples, in nats per image, with the time\n"
-                    "each took.  Results are also appended to RUN/evaluation.jsonl.")
+        description="Print the test negative ELBO (one sampled z per image), the active units and the\n"
+                    "importance-weighted bound on -log p(x) with K samples, in nats per image, with\n"
+                    "the time each took, and the protocol that says what the numbers are: only a\n"
+                    "Bernoulli model trained with --binarize dynamic, on the test set binarized\n"
+                    "once with its fixed seed, gives numbers comparable with papers.  Results are\n"
+                    "also appended to RUN/evaluation.jsonl.\n\n"
+                    "Cost: K importance samples for each of the 10,000 test images are 10,000 * K\n"
+                    "decoder passes." + _IWAE_TIMING)
     evaluate.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or a checkpoint file")
     evaluate.add_argument("--iwae-k", type=_non_negative_int, default=5000, metavar="K",
                           help="importance samples per image (0: skip the IWAE bound)")
@@ -311,6 +316,11 @@ def _build_model(config, backend):
     except ImportError as err:  # the convolutional model ships in its own module
         raise ModelUnavailableError(f"the convolutional model is not available in this "
                                     f"installation ({err})") from None
+
+
+# Measured with benchmarks/bench_iwae.py; see README.md (numbers from one busy 2-core machine).
+_IWAE_TIMING = ("  K=5000 took 879 s for the 784-400-20 model on a quiet 2-core\n"
+                "machine before the batched evaluation; see README.md for the current table.")
 
 
 # options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
@@ -462,14 +472,18 @@ def _load_test_set(checkpoint, model, data_dir, quiet):
 
 def _cmd_evaluate(args, parser, argv) -> int:
     from numpy_vae.checkpoint import load_model
-    from numpy_vae.evaluate import iwae_nll, negative_elbo
+    from numpy_vae.evaluate import active_units, iwae_nll, negative_elbo, protocol
+    from numpy_vae.train import TEST_BINARIZE_SEED
 
     model, checkpoint = load_model(args.run, backend=args.backend)
     data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
     x = model.backend.asarray(data.x_test)
     print(f"{model} from {checkpoint.path} (epoch {checkpoint.epoch})")
-    print(f"test set: {len(data.x_test)} images, binarize={checkpoint.options.get('binarize', 'none')}")
-    record = {"checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch,
+    binarize = checkpoint.options.get("binarize", "none")
+    about = protocol(model.config.get("likelihood", "bernoulli"), binarize, TEST_BINARIZE_SEED)
+    print(f"test set: {len(data.x_test)} images, binarize={binarize}")
+    print(f"protocol: {about['note']}")
+    record = {"protocol": about["protocol"], "comparable_with_papers": about["comparable"],"checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch,
               "backend": model.backend.name, "seed": args.seed, "test_images": len(data.x_test)}
 
     start = time.perf_counter()
@@ -479,19 +493,32 @@ def _cmd_evaluate(args, parser, argv) -> int:
           f"+ KL {elbo['kl']:.2f}; one sampled z per image)  {seconds:.1f} s")
     record.update(test_nelbo=elbo["nelbo"], test_recon=elbo["recon"], test_kl=elbo["kl"],
                   nelbo_time_s=round(seconds, 3))
+    if model.config.get("model") != "autoencoder" and len(data.x_test) >= 2:
+        units = active_units(model, x, batch_size=args.batch_size)["active_units"]
+        print(f"active units: {units} of {model.latent_dim} (Var_x E_q[z_u] > 0.01 over the test images)")
+        record["active_units"] = units
 
     if args.iwae_k > 0:
         start = time.perf_counter()
         bound = iwae_nll(model, x, args.iwae_k, seed=args.seed, max_rows=args.max_rows,
                          progress=not args.quiet)
         seconds = time.perf_counter() - start
-        print(f"test IWAE bound, K={args.iwae_k}: -log p(x) <= {bound:.2f} nats per image  "
-              f"{seconds:.1f} s")
+        print(f"test IWAE bound, K={args.iwae_k}: -log p(x) <= {bound:.2f} nats per image"
+              + _bits_per_dim(bound, model, about) + f"  {seconds:.1f} s"
+              + ("" if about["comparable"] else f"  [{about['protocol']}: not comparable with papers]"))
         record.update(iwae_k=args.iwae_k, test_iwae_nll=bound, iwae_time_s=round(seconds, 3),
                       max_rows=args.max_rows)
     with open(checkpoint.path.parent / EVALUATION_NAME, "a") as f:
         f.write(json.dumps(record) + "\n")
     return 0
+
+
+def _bits_per_dim(nats, model, about):
+    """' (x.xx bits/dim)' for a continuous density; nothing for the Bernoulli."""
+    import math
+    if about["protocol"] != "continuous-density":
+        return ""
+    return f" ({nats / (model.input_dim * math.log(2)):.3f} bits/dim)"
 
 
 def _cmd_sample(args, parser, argv) -> int:

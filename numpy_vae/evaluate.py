@@ -195,6 +195,35 @@ def evaluate_model(model, x, *, iwae_k: int = 0, batch_size: int = 1000, seed: i
     return result
 
 
+def protocol(likelihood: str, binarize: str, test_binarize_seed: int) -> dict:
+    """What an evaluation's numbers are, in words, for the run's likelihood and binarization.
+
+    Returns {"protocol": a short key, "comparable": bool (can be set beside
+    published MNIST log-likelihoods), "note": one or two sentences}.
+    """
+    if likelihood == "bernoulli" and binarize == "dynamic":
+        return {"protocol": "binarized-mnist", "comparable": True,
+                "note": f"binarized MNIST: the test set drawn once as Bernoulli(pixel) with seed "
+                        f"{test_binarize_seed} (the same for every run), training images drawn afresh "
+                        f"each epoch, as in Burda et al. (2015): a bound on -log p(x) in nats, "
+                        f"comparable with published numbers for this protocol"}
+    if likelihood == "bernoulli" and binarize == "static":
+        return {"protocol": "thresholded-mnist", "comparable": False,
+                "note": "MNIST thresholded at 0.5 (train and test): a bound on -log p(x) of those 0/1 "
+                        "images, which are easier than the Bernoulli-sampled ones papers use: "
+                        "not comparable with their numbers"}
+    if likelihood == "bernoulli":
+        return {"protocol": "grey-level-bernoulli", "comparable": False,
+                "note": "a Bernoulli likelihood on grey-level pixels is not a normalised distribution "
+                        "over these images: the number is a bound on a grey-level objective, not a "
+                        "log-likelihood, and cannot be set beside papers (train with --binarize "
+                        "dynamic for that)"}
+    return {"protocol": "continuous-density", "comparable": False,
+            "note": "a density of the grey levels k/255, with no dequantization: nats (and bits per "
+                    "dimension, nats / (784 ln 2)) of a density, not a log-probability of the 8-bit "
+                    "images, so not comparable with dequantized results in papers"}
+
+
 def _noise_source(model, seed):
     """A fresh backend of the model's kind whose generator is seeded with ``seed``.
 
@@ -209,4 +238,4 @@ def _check_data(x):
         raise ValueError("cannot evaluate on an empty data set")
 
 
-__all__ = ["active_units", "ACTIVE_UNIT_THRESHOLD", "negative_elbo", "log_weights", "iwae_log_likelihood", "iwae_nll", "evaluate_model"]
+__all__ = ["protocol", "active_units", "ACTIVE_UNIT_THRESHOLD", "negative_elbo", "log_weights", "iwae_log_likelihood", "iwae_nll", "evaluate_model"]

@@ -181,3 +181,28 @@ def test_gradcheck_checks_the_iwae_objective(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "IWAE objective with k=3" in out and "all 10 parameter arrays pass" in out
+
+
+@pytest.mark.parametrize("binarize,likelihood,says", [
+    ("dynamic", "bernoulli", ["binarized MNIST: the test set drawn once as Bernoulli(pixel) with seed 0",
+                              "comparable with published numbers"]),
+    ("none", "bernoulli", ["a bound on a grey-level objective, not a log-likelihood",
+                           "[grey-level-bernoulli: not comparable with papers]"]),
+    ("none", "gaussian", ["no dequantization", "bits/dim)"]),
+])
+def test_evaluate_states_the_protocol_of_its_numbers_and_the_active_units(tmp_path, capsys, binarize,
+                                                                          likelihood, says):
+    data = write_digits(tmp_path / "digits")
+    assert run_cli("train", "--hidden-dims", "8", "--latent-dim", "2", "--epochs", "1",
+                   "--binarize", binarize, "--likelihood", likelihood, "--data-dir", data,
+                   "--run-dir", tmp_path / "run", "--quiet") == 0
+    capsys.readouterr()
+    assert run_cli("evaluate", tmp_path / "run", "--iwae-k", "3", "--quiet") == 0
+    out = capsys.readouterr().out
+    for text in says:
+        assert text in out
+    assert "active units: " in out and " of 2 (Var_x E_q[z_u] > 0.01" in out
+    record = json.loads((tmp_path / "run" / "evaluation.jsonl").read_text().splitlines()[-1])
+    assert record["comparable_with_papers"] == (binarize == "dynamic")
+    assert 0 <= record["active_units"] <= 2
+    assert read_metrics(tmp_path / "run")[0]["active_units"] == record["active_units"]
