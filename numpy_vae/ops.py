@@ -25,7 +25,7 @@ __all__ = [
     "softplus", "softplus_backward",
     "add_bias", "bias_grad",
     "reparameterize_kl", "reparameterize_kl_backward",
-    "bernoulli_nll", "bernoulli_nll_and_grad",
+    "bernoulli_nll", "bernoulli_nll_and_grad", "bernoulli_nll_samples",
     "log_mean_exp_weights",
     "adam_update", "sgd_momentum_update",
     "finite_check",
@@ -190,6 +190,24 @@ def log_mean_exp_weights(a):
     total = shifted.sum(axis=0)
     bound = m + np.log(total) - math.log(a.shape[0])
     return bound, shifted / total
+
+
+def bernoulli_nll_samples(logits, x):
+    """bernoulli_nll for K decoded samples of each image, summed in float64.
+
+    logits: (B, K, D), the decoder's output for K samples z of each image;
+    x: (B, D), the images.  Returns (B, K) float64:
+
+        nll[b, k] = sum_d softplus(logits[b, k, d]) - x[b, d] * logits[b, k, d]
+
+    the NLL of image b under sample k, without repeating x K times (what the
+    IWAE evaluation needs: numpy_vae/evaluate.py).  Each row is summed in the
+    array's dtype (NumPy's pairwise sum: error ~ eps * log2(D) * sum |terms|)
+    and returned as float64, for the log-sum-exp over the K samples.
+    """
+    softplus_sum = (np.maximum(logits, 0) + np.log(1 + np.exp(-np.abs(logits)))).sum(axis=2)
+    x_dot_logits = np.matmul(logits, x[:, :, None])[:, :, 0]      # B matrix-vector products
+    return softplus_sum.astype(np.float64) - x_dot_logits.astype(np.float64)
 
 
 # --- optimizer updates (in place) -----------------------------------------
