@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-rows", type=_positive_int, default=8192,
                           help="decoder rows per chunk for the IWAE bound (bounds the memory)")
     evaluate.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the noise")
+    evaluate.add_argument("--test-images", type=_positive_int, default=None, metavar="N",
+                          help="evaluate on the first N test images only (quicker; the result "
+                               "says N); default: all of them")
     _add_runtime_options(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate, parser=evaluate)
 
@@ -477,6 +480,8 @@ def _cmd_evaluate(args, parser, argv) -> int:
 
     model, checkpoint = load_model(args.run, backend=args.backend)
     data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
+    if args.test_images is not None:
+        data.x_test, data.y_test = data.x_test[:args.test_images], data.y_test[:args.test_images]
     x = model.backend.asarray(data.x_test)
     print(f"{model} from {checkpoint.path} (epoch {checkpoint.epoch})")
     binarize = checkpoint.options.get("binarize", "none")
