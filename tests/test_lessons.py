@@ -41,6 +41,7 @@ FIGURES = {
     "11_how_good_is_the_model.py": ["11_elbo_vs_iwae.png"],
     "12_faster_and_convolutional.py": ["12_backend_timings.png"]
                                       + (["12_conv_reconstructions.png"] if CONV_AVAILABLE else []),
+    "13_training_with_the_tighter_bound.py": ["13_active_units.png"],
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
