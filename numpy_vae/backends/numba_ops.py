@@ -424,8 +424,8 @@ def bernoulli_nll_samples(logits, x):
     if not (_kernel_ready(logits, x) and logits.ndim == 3 and x.ndim == 2
             and x.shape == (logits.shape[0], logits.shape[2]) and logits.shape[2] <= 1000):
         return _ref.bernoulli_nll_samples(logits, x)
-    e = np.abs(logits)
-    np.negative(e, out=e)
+    e = np.empty_like(logits)
+    _minus_abs_kernel(logits.reshape(-1), e.reshape(-1))
     np.exp(e, out=e)
     nll = np.empty(logits.shape[:2], dtype=np.float64)
     _bernoulli_samples_kernel(logits, x, e, nll)
