@@ -9,6 +9,10 @@ images with --test-images), it prints the epochs, the test negative ELBO
 K = 5000), the active units (on the whole test set) and the training wall
 time from metrics.jsonl; then the difference of the two runs' -L_K with its
 standard error over the images (paired: the same images, the same seed).
+
+``--cache DIR`` keeps each run's results (per-image bounds included) in
+DIR, so that runs finished at different times can be evaluated one at a
+time and tabulated together at the end.
 """
 
 from __future__ import annotations
@@ -61,9 +65,27 @@ def main(argv=None):
     parser.add_argument("--test-images", type=int, default=None)
     parser.add_argument("--backend", default="numba")
     parser.add_argument("--json", default=None, help="also write the rows (without per-image values) here")
+    parser.add_argument("--cache", default=None, metavar="DIR",
+                        help="reuse (and store) each run's results in DIR")
     args = parser.parse_args(argv)
     print(f"load average {os.getloadavg()[0]:.2f}")
-    rows = [evaluate_run(path, args.k, args.test_images, args.backend) for path in args.runs]
+    rows = []
+    for path in args.runs:
+        cached = None
+        if args.cache:
+            key = f"{Path(path).resolve()}-k{args.k}-n{args.test_images}".replace("/", "_")
+            cached = Path(args.cache) / f"{key}.npz"
+        if cached is not None and cached.exists():
+            saved = np.load(cached, allow_pickle=False)
+            row = json.loads(str(saved["row"]))
+            row["per_image"] = saved["per_image"]
+        else:
+            row = evaluate_run(path, args.k, args.test_images, args.backend)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cached, per_image=row["per_image"],
+                         row=json.dumps({k: v for k, v in row.items() if k != "per_image"}))
+        rows.append(row)
     print(f"{'run':<44} {'epochs':>6} {'-ELBO':>8} {'-L_' + str(args.k):>9} {'active':>6} "
           f"{'train wall':>11} {'eval':>7}")
     for r in rows:
