@@ -321,9 +321,11 @@ def _build_model(config, backend):
                                     f"installation ({err})") from None
 
 
-# Measured with benchmarks/bench_iwae.py; see README.md (numbers from one busy 2-core machine).
-_IWAE_TIMING = ("  K=5000 took 879 s for the 784-400-20 model on a quiet 2-core\n"
-                "machine before the batched evaluation; see README.md for the current table.")
+# Measured with benchmarks/burda2015_table.py and bench_iwae.py; see README.md.
+_IWAE_TIMING = ("  Measured on a shared 2-core machine, Numba backend,\n"
+                "784-200-200-50 model: K=5000 took 85-137 s per 1,000 test images (load average\n"
+                "3.5-6.7), so 15-25 minutes for all 10,000; use --test-images N for a quicker\n"
+                "number on the first N.  The NumPy backend is about 1.4x slower.")
 
 
 # options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
