@@ -59,7 +59,7 @@ loss_1, _, info = model.loss_and_grads(x, eps=eps, objective="iwae", k=1)
 mu, logvar = model.encode(x)
 z = mu + np.exp(logvar / 2) * eps[0]
 recon, _ = model.terms(x, eps[0])
-sampled_kl = 0.5 * (eps[0] ** 2 + logvar - z ** 2).sum(axis=1) * -1   # log q(z|x) - log p(z)
+sampled_kl = 0.5 * (z ** 2 - eps[0] ** 2 - logvar).sum(axis=1)   # log q(z|x) - log p(z)
 print(f"k = 1 IWAE loss {loss_1:.6f}; -log p(x|z) + log q(z|x) - log p(z) = {np.mean(recon + sampled_kl):.6f}")
 claim("with k = 1 the IWAE loss is the negative ELBO with a sampled KL",
       abs(loss_1 - np.mean(recon + sampled_kl)) < 1e-9, f"{loss_1:.4f}")
