@@ -25,8 +25,14 @@
 # `VAE.loss_and_grads(x, objective="iwae", k=5)` in numpy_vae/models.py.
 
 # %%
+import os
 import sys
 from pathlib import Path
+
+# Batch 20 (the paper's) makes matrices too small for a second BLAS thread
+# to pay: on 2 cores the threads' waiting made this lesson several times
+# slower.  One thread, unless you set it yourself (before NumPy is imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 sys.path.insert(0, str(HERE if (HERE / "_common.py").exists() else HERE / "lessons"))
