@@ -143,8 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "disk, and --resume continues from it exactly (the partial epoch is redone).")
     _add_model_options(train)
     group = train.add_argument_group("training")
+    group.add_argument("--recipe", choices=("burda2015",), default=None,
+                       help="a published recipe: burda2015 is Burda et al.'s (2015) MNIST setting, "
+                            "784-200-200-50 tanh, batch 20, Adam(0.9, 0.999, eps 1e-4), learning rate "
+                            "0.001 * 10^(-i/7) for 3^i epochs, i = 0..7 (3280 epochs), dynamic "
+                            "binarization; --epochs cuts it short.  The model, batch, learning-rate "
+                            "and binarization options cannot be given with it")
+    group.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                       help="train on the ELBO (analytic KL) or on the importance-weighted bound "
+                            "with --k samples per image")
+    group.add_argument("--k", type=_positive_int, default=1,
+                       help="importance samples per image for --objective iwae (1: the one-sample "
+                            "ELBO with a sampled KL)")
     group.add_argument("--epochs", type=_positive_int, default=10,
-                       help="total number of epochs (with --resume: the new total)")
+                       help="total number of epochs (with --resume: the new total; with --recipe: "
+                            "default the recipe's)")
     group.add_argument("--batch-size", type=_positive_int, default=128, help="images per step")
     group.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate")
     group.add_argument("--kl-warmup", type=_non_negative_float, default=0.0, metavar="EPOCHS",
@@ -179,11 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", formatter_class=_Formatter, allow_abbrev=False,
         help="test negative ELBO and IWAE bound of a trained model",
-        description="Print the test negative ELBO (one sampled z per image) and the importance-\n"
-                    "weighted bound on -log p(x) with K samples, in nats per image, with the time\n"
-                    "each took.  Results are also appended to RUN/evaluation.jsonl.\n\n"
-                    "The default K = 5000 takes about 15 minutes on 2 CPU cores (879 s measured);\n"
-                    "--iwae-k 500 takes about a tenth of that, --iwae-k 0 skips the bound.")
+        description="Print the test negative ELBO (one sampled z per image), the active units and the\n"
+                    "importance-weighted bound on -log p(x) with K samples, in nats per image, with\n"
+                    "the time each took, and the protocol that says what the numbers are: only a\n"
+                    "Bernoulli model trained with --binarize dynamic, on the test set binarized\n"
+                    "once with its fixed seed, gives numbers comparable with papers.  Results are\n"
+                    "also appended to RUN/evaluation.jsonl.\n\n"
+                    "Cost: K importance samples for each of the 10,000 test images are 10,000 * K\n"
+                    "decoder passes." + _IWAE_TIMING)
     evaluate.add_argument("run", metavar="RUN_OR_CKPT", help="a run folder or a checkpoint file")
     evaluate.add_argument("--iwae-k", type=_non_negative_int, default=5000, metavar="K",
                           help="importance samples per image (0: skip the IWAE bound); the "
@@ -194,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-rows", type=_positive_int, default=8192,
                           help="decoder rows per chunk for the IWAE bound (bounds the memory)")
     evaluate.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the noise")
+    evaluate.add_argument("--test-images", type=_positive_int, default=None, metavar="N",
+                          help="evaluate on the first N test images only (quicker; the result "
+                               "says N); default: all of them")
     _add_runtime_options(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate, parser=evaluate)
 
@@ -233,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="elements checked per parameter array (0: all of them; slow "
                                 "for big models)")
     gradcheck.add_argument("--beta", type=_non_negative_float, default=1.0, help="KL weight")
+    gradcheck.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                           help="check the ELBO's gradient or the importance-weighted bound's")
+    gradcheck.add_argument("--k", type=_positive_int, default=1,
+                           help="importance samples per image for --objective iwae")
     gradcheck.add_argument("--threshold", type=_positive_float, default=1e-6,
                            help="largest acceptable relative error (a correct backward pass "
                                 "gives ~1e-8, a wrong one 1e-2 or more)")
@@ -288,10 +311,21 @@ def _model_config(args, dtype, parser) -> dict:
     return dict(config, model="vae", input_dim=784, hidden_dims=list(args.hidden_dims))
 
 
+# Measured with benchmarks/burda2015_table.py and bench_iwae.py; see README.md.
+_IWAE_TIMING = ("  Measured on a shared 2-core machine, Numba backend,\n"
+                "784-200-200-50 model: K=5000 took 85-137 s per 1,000 test images (load average\n"
+                "3.5-6.7), so 15-25 minutes for all 10,000; use --test-images N for a quicker\n"
+                "number on the first N.  The NumPy backend is about 1.4x slower.")
+
+
 # options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
 _FIXED_WHEN_RESUMING = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--likelihood",
                         "--activation", "--dtype", "--batch-size", "--lr", "--kl-warmup",
-                        "--binarize", "--seed", "--subset", "--run-dir")
+                        "--binarize", "--seed", "--subset", "--run-dir", "--recipe", "--objective",
+                        "--k")
+# what --recipe sets, so cannot be given beside it
+_SET_BY_RECIPE = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--likelihood",
+                  "--activation", "--batch-size", "--lr", "--binarize", "--kl-warmup")
 
 
 def _given(argv, flag):
@@ -319,10 +353,18 @@ def _cmd_train(args, parser, argv) -> int:
               f"at 0.5; 'statically binarized MNIST' in the literature is one fixed random draw)",
               file=sys.stderr)
         args.binarize = "threshold"
-    config = _model_config(args, args.dtype, parser)
+    if args.objective == "elbo" and args.k != 1:
+        parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
+    if args.objective == "iwae" and args.kl_warmup > 0:
+        parser.error("--kl-warmup scales the KL term, which the IWAE objective does not have")
+    if args.recipe is not None:
+        config, recipe_options = _recipe(args, parser, argv)
+    else:
+        config = _model_config(args, args.dtype, parser)
+        recipe_options = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                              kl_warmup=args.kl_warmup, binarize=args.binarize)
     model = build_model(config, backend=args.backend)
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           kl_warmup=args.kl_warmup, binarize=args.binarize, seed=args.seed,
+    options = TrainOptions(**recipe_options, seed=args.seed, objective=args.objective, k=args.k,
                            eval_iwae_k=args.eval_iwae_k, data_dir=_absolute(args.data_dir),
                            subset=args.subset)
     if args.run_dir is not None and (Path(args.run_dir) / "checkpoint.npz").exists():
@@ -343,6 +385,23 @@ def _cmd_train(args, parser, argv) -> int:
     trainer.claim_run_folder()  # before config.json: a folder in use is left untouched
     write_run_config(run_dir, model, options, argv=[PROG, *argv])
     return _train(trainer, data, args.quiet)
+
+
+def _recipe(args, parser, argv):
+    """The model config and training options of ``--recipe`` (numpy_vae/recipes.py)."""
+    from numpy_vae.recipes import RECIPES
+
+    clashes = [flag for flag in _SET_BY_RECIPE if _given(argv, flag)]
+    if clashes:
+        parser.error(f"{', '.join(clashes)} cannot be given with --recipe {args.recipe}: the recipe "
+                     f"sets them (allowed beside it: --epochs, --objective, --k, --seed, --dtype, "
+                     f"--backend, --eval-iwae-k, --subset, --data-dir, --run-dir, --quiet)")
+    recipe = RECIPES[args.recipe]
+    config = dict(recipe["model"], dtype=args.dtype, seed=args.seed)
+    options = dict(recipe["options"])
+    if _given(argv, "--epochs"):
+        options["epochs"] = args.epochs
+    return config, options
 
 
 def _resumed_trainer(args, parser, argv):
@@ -418,14 +477,20 @@ def _load_test_set(checkpoint, model, data_dir, quiet):
 
 def _cmd_evaluate(args, parser, argv) -> int:
     from numpy_vae.checkpoint import load_model
-    from numpy_vae.evaluate import iwae_nll, negative_elbo
+    from numpy_vae.evaluate import active_units, iwae_nll, negative_elbo, protocol
+    from numpy_vae.dataset import TEST_BINARIZE_SEED
 
     model, checkpoint = load_model(args.run, backend=args.backend)
     data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
+    if args.test_images is not None:
+        data.x_test, data.y_test = data.x_test[:args.test_images], data.y_test[:args.test_images]
     x = model.backend.asarray(data.x_test)
     print(f"{model} from {checkpoint.path} (epoch {checkpoint.epoch})")
-    print(f"test set: {len(data.x_test)} images, binarize={checkpoint.options.get('binarize', 'none')}")
-    record = {"checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch,
+    binarize = checkpoint.options.get("binarize", "none")
+    about = protocol(model.config.get("likelihood", "bernoulli"), binarize, TEST_BINARIZE_SEED)
+    print(f"test set: {len(data.x_test)} images, binarize={binarize}")
+    print(f"protocol: {about['note']}")
+    record = {"protocol": about["protocol"], "comparable_with_papers": about["comparable"],"checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch,
               "backend": model.backend.name, "seed": args.seed, "test_images": len(data.x_test)}
 
     start = time.perf_counter()
@@ -435,19 +500,32 @@ def _cmd_evaluate(args, parser, argv) -> int:
           f"+ KL {elbo['kl']:.2f}; one sampled z per image)  {seconds:.1f} s")
     record.update(test_nelbo=elbo["nelbo"], test_recon=elbo["recon"], test_kl=elbo["kl"],
                   nelbo_time_s=round(seconds, 3))
+    if model.config.get("model") != "autoencoder" and len(data.x_test) >= 2:
+        units = active_units(model, x, batch_size=args.batch_size)["active_units"]
+        print(f"active units: {units} of {model.latent_dim} (Var_x E_q[z_u] > 0.01 over the test images)")
+        record["active_units"] = units
 
     if args.iwae_k > 0:
         start = time.perf_counter()
         bound = iwae_nll(model, x, args.iwae_k, seed=args.seed, max_rows=args.max_rows,
                          progress=not args.quiet)
         seconds = time.perf_counter() - start
-        print(f"test IWAE bound, K={args.iwae_k}: -log p(x) <= {bound:.2f} nats per image  "
-              f"{seconds:.1f} s")
+        print(f"test IWAE bound, K={args.iwae_k}: -log p(x) <= {bound:.2f} nats per image"
+              + _bits_per_dim(bound, model, about) + f"  {seconds:.1f} s"
+              + ("" if about["comparable"] else f"  [{about['protocol']}: not comparable with papers]"))
         record.update(iwae_k=args.iwae_k, test_iwae_nll=bound, iwae_time_s=round(seconds, 3),
                       max_rows=args.max_rows)
     with open(checkpoint.path.parent / EVALUATION_NAME, "a") as f:
         f.write(json.dumps(record) + "\n")
     return 0
+
+
+def _bits_per_dim(nats, model, about):
+    """' (x.xx bits/dim)' for a continuous density; nothing for the Bernoulli."""
+    import math
+    if about["protocol"] != "continuous-density":
+        return ""
+    return f" ({nats / (model.input_dim * math.log(2)):.3f} bits/dim)"
 
 
 def _cmd_sample(args, parser, argv) -> int:
@@ -486,12 +564,21 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     from numpy_vae import gradcheck
     from numpy_vae.factory import build_model
 
+    if args.objective == "elbo" and args.k != 1:
+        parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
+    if args.objective == "iwae" and args.beta != 1:
+        parser.error("--beta is not defined for --objective iwae (the bound has no KL term to weigh)")
     model = build_model(_model_config(args, "float64", parser), backend=args.backend)
     rng = np.random.default_rng(args.seed)
     x = rng.random((args.batch, model.input_dim))
-    eps = rng.standard_normal((args.batch, model.latent_dim))
+    if args.objective == "iwae":
+        eps = rng.standard_normal((args.k, args.batch, model.latent_dim))
+        what = f"IWAE objective with k={args.k}"
+    else:
+        eps = rng.standard_normal((args.batch, model.latent_dim))
+        what = f"beta={args.beta:g}"
     print(f"{model}: {model.num_params:,} parameters; batch of {args.batch} random images, "
-          f"fixed eps, beta={args.beta:g}, "
+          f"fixed eps, {what}, "
           + ("every element" if args.max_elements == 0 else
              f"up to {args.max_elements} random elements per array"))
     start = time.perf_counter()
@@ -502,7 +589,7 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     # absolute error (see gradcheck.check_model).
     errors = gradcheck.check_model(model, x, eps=eps, beta=args.beta,
                                    max_elements=args.max_elements or None, seed=args.seed,
-                                   skip_kinks=True, tiny=None)
+                                   skip_kinks=True, tiny=None, objective=args.objective, k=args.k)
     seconds = time.perf_counter() - start
     print(gradcheck.format_table(errors, threshold=args.threshold, title="parameter"))
     skipped = sum(errors.skipped.values())

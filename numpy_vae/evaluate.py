@@ -1,4 +1,5 @@
-"""How good is a trained VAE?  Two numbers in nats per image, lower is better.
+"""How good is a trained VAE?  Two numbers in nats per image, lower is better,
+and a count of the latent units it uses.
 
 1. The negative ELBO, the training loss with beta = 1:
 
@@ -30,6 +31,14 @@
        log (1/K) sum_k w_k = m + log sum_k exp(log w_k - m) - log K,   m = max_k log w_k
 
    Every exp() is then at most 1: no overflow, no underflow of the largest term.
+
+3. Active units (Burda et al., 2015, section 5.2): latent unit u is
+   active when what the encoder says about it changes with the image,
+
+       A_u = Var_x( E_q(z|x)[z_u] ) = Var_x( mu_u(x) ) > 0.01,
+
+   the variance taken over the test images.  An inactive unit has
+   q(z_u | x) ~ p(z_u) for every x: it costs no KL and carries nothing.
 
 Memory: K = 5000 samples for 10,000 images are 50 million decoder passes;
 they are done ``max_rows`` decoder rows at a time (a few images, or one
@@ -81,6 +90,27 @@ def negative_elbo(model, x, *, batch_size: int = 1000, seed: int = 0) -> dict:
     return {"nelbo": recon_mean + kl_mean, "recon": recon_mean, "kl": kl_mean}
 
 
+ACTIVE_UNIT_THRESHOLD = 0.01
+
+
+def active_units(model, x, *, threshold: float = ACTIVE_UNIT_THRESHOLD,
+                 batch_size: int = 1000) -> dict:
+    """Burda et al.'s active units: how many u have Var_x(mu_u(x)) > threshold.
+
+    x : (N, input_dim), N >= 2.  mu_u(x) = E_q(z|x)[z_u] is the encoder's mean.
+    Returns {"active_units": int, "unit_variances": NumPy (latent_dim,) float64}
+    (the variance over the N images, divided by N).
+    """
+    _check_data(x)
+    if len(x) < 2:
+        raise ValueError("active units need the variance over at least 2 images")
+    bk = model.backend
+    means = [bk.to_numpy(model.encode(bk.asarray(x[start:start + batch_size]))[0])
+             for start in range(0, len(x), batch_size)]
+    variances = np.concatenate(means).astype(np.float64).var(axis=0)
+    return {"active_units": int((variances > threshold).sum()), "unit_variances": variances}
+
+
 def log_weights(model, x, eps):
     """log w for K samples per image:  x (B, D), eps (B, K, latent) -> (B, K).
 
@@ -97,20 +127,42 @@ def log_weights(model, x, eps):
     return -nll.reshape(B, K) + log_pz_minus_log_qz
 
 
+def log_weights_batched(model, x, eps):
+    """log_weights, computed for speed: the same (B, K) numbers to rounding.
+
+    The decoder's matrix products run in the model's dtype (float32) on all
+    B * K rows at once; the likelihood sums each row in float64 without
+    repeating x K times (``Likelihood.nll_samples``: one Numba pass for the
+    Bernoulli on the "numba" backend), and the prior/posterior ratio is
+    summed in float64 too.  ``log_weights`` above is the readable reference
+    that tests/test_evaluate.py holds this to.
+    """
+    xp = model.backend.xp
+    B, K, L = eps.shape
+    mu, logvar = model.encode(x)
+    z = mu[:, None, :] + xp.exp(0.5 * logvar)[:, None, :] * eps            # (B, K, L)
+    out = model.decoder.forward(z.reshape(B * K, L))
+    nll = model.likelihood.nll_samples(out.reshape(B, K, out.shape[1]), x)  # (B, K) float64
+    log_pz_minus_log_qz = -0.5 * (z * z - eps * eps - logvar[:, None, :]).sum(axis=2, dtype=np.float64)
+    return log_pz_minus_log_qz - nll
+
+
 def _decoder_nll(model, z, x):
     """-log p(x | z) per row:  z (rows, latent), x (rows, D) -> (rows,)."""
     return model.likelihood.nll(model.decoder.forward(z), x)
 
 
 def iwae_log_likelihood(model, x, k: int = 5000, *, seed: int = 0,
-                        max_rows: int = DEFAULT_MAX_ROWS, progress: bool = False) -> np.ndarray:
+                        max_rows: int = DEFAULT_MAX_ROWS, progress: bool = False,
+                        fast: bool = True) -> np.ndarray:
     """The IWAE lower bound L_K(x) on log p(x) for each image, in nats.
 
     x : (N, input_dim)
     Returns a NumPy float64 array (N,).  Each L_K is one draw of the
     estimator (its expectation is the bound); it is the mean over images
     that is reported.  Work and memory: N * k decoder passes, done
-    ``max_rows`` at a time, whatever k and N are.
+    ``max_rows`` at a time, whatever k and N are.  ``fast=False`` uses the
+    reference ``log_weights`` instead of ``log_weights_batched``.
     """
     _check_data(x)
     if k < 1:
@@ -132,7 +184,7 @@ def iwae_log_likelihood(model, x, k: int = 5000, *, seed: int = 0,
             for done in range(0, k, samples_per_chunk):
                 chunk = min(samples_per_chunk, k - done)
                 eps = noise.standard_normal((len(xb), chunk, model.latent_dim))
-                a = log_weights(model, xb, eps).astype(np.float64)
+                a = (log_weights_batched if fast else log_weights)(model, xb, eps).astype(np.float64)
                 m_new = xp.maximum(m, a.max(axis=1))
                 s = s * xp.exp(m - m_new) + xp.exp(a - m_new[:, None]).sum(axis=1)
                 m = m_new
@@ -165,6 +217,35 @@ def evaluate_model(model, x, *, iwae_k: int = 0, batch_size: int = 1000, seed: i
     return result
 
 
+def protocol(likelihood: str, binarize: str, test_binarize_seed: int) -> dict:
+    """What an evaluation's numbers are, in words, for the run's likelihood and binarization.
+
+    Returns {"protocol": a short key, "comparable": bool (can be set beside
+    published MNIST log-likelihoods), "note": one or two sentences}.
+    """
+    if likelihood == "bernoulli" and binarize == "dynamic":
+        return {"protocol": "binarized-mnist", "comparable": True,
+                "note": f"binarized MNIST: the test set drawn once as Bernoulli(pixel) with seed "
+                        f"{test_binarize_seed} (the same for every run), training images drawn afresh "
+                        f"each epoch, as in Burda et al. (2015): a bound on -log p(x) in nats, "
+                        f"comparable with published numbers for this protocol"}
+    if likelihood == "bernoulli" and binarize == "static":
+        return {"protocol": "thresholded-mnist", "comparable": False,
+                "note": "MNIST thresholded at 0.5 (train and test): a bound on -log p(x) of those 0/1 "
+                        "images, which are easier than the Bernoulli-sampled ones papers use: "
+                        "not comparable with their numbers"}
+    if likelihood == "bernoulli":
+        return {"protocol": "grey-level-bernoulli", "comparable": False,
+                "note": "a Bernoulli likelihood on grey-level pixels is not a normalised distribution "
+                        "over these images: the number is a bound on a grey-level objective, not a "
+                        "log-likelihood, and cannot be set beside papers (train with --binarize "
+                        "dynamic for that)"}
+    return {"protocol": "continuous-density", "comparable": False,
+            "note": "a density of the grey levels k/255, with no dequantization: nats (and bits per "
+                    "dimension, nats / (784 ln 2)) of a density, not a log-probability of the 8-bit "
+                    "images, so not comparable with dequantized results in papers"}
+
+
 def _noise_source(model, seed):
     """A fresh backend of the model's kind whose generator is seeded with ``seed``.
 
@@ -179,4 +260,5 @@ def _check_data(x):
         raise ValueError("cannot evaluate on an empty data set")
 
 
-__all__ = ["negative_elbo", "log_weights", "iwae_log_likelihood", "iwae_nll", "evaluate_model"]
+__all__ = ["protocol", "active_units", "ACTIVE_UNIT_THRESHOLD", "negative_elbo", "log_weights",
+           "log_weights_batched", "iwae_log_likelihood", "iwae_nll", "evaluate_model"]

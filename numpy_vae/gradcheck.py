@@ -178,11 +178,13 @@ def check_function(forward, backward, inputs: dict, h: float = DEFAULT_H, seed: 
 
 def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
                 max_elements=None, seed: int = 0, skip_kinks: bool = False,
-                tiny: float | None = TINY) -> CheckResult:
+                tiny: float | None = TINY, objective: str = "elbo", k: int = 1) -> CheckResult:
     """Check ``model.loss_and_grads`` for every parameter array.
 
     ``eps`` (batch, latent_dim) fixes the VAE's noise: without it every loss
     evaluation would draw a new z and the difference quotient would be noise.
+    ``objective="iwae"`` with ``k`` samples checks the importance-weighted
+    objective instead; its eps is (k, batch, latent_dim).
     ``max_elements`` checks that many random elements per array (all if None).
     ``skip_kinks`` leaves out elements where a ReLU kink lies within the
     step (see ``numerical_gradient``); use it for ReLU models of real size.
@@ -200,10 +202,12 @@ def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
     if eps is not None:
         eps = np.asarray(eps, dtype=np.float64)
 
-    def f():
-        return model.loss_and_grads(x, eps=eps, beta=beta)[0]
+    options = {} if objective == "elbo" and k == 1 else {"objective": objective, "k": k}
 
-    loss, grads, _ = model.loss_and_grads(x, eps=eps, beta=beta)
+    def f():
+        return model.loss_and_grads(x, eps=eps, beta=beta, **options)[0]
+
+    loss, grads, _ = model.loss_and_grads(x, eps=eps, beta=beta, **options)
     grads = {k: model.backend.to_numpy(v).copy() for k, v in grads.items()}  # the next call overwrites them
     if tiny is None:
         tiny = 1e7 * _resolution(float(loss), h)

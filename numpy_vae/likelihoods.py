@@ -6,6 +6,8 @@ log-likelihood per example, summed over the D pixels (nats per image):
     forward(out, x) -> nll            (batch, out_dim), (batch, D) -> (batch,)
     backward(dnll) -> dout            (batch,) -> (batch, out_dim)
     nll(out, x) -> nll                the same number, keeping nothing
+    nll_samples(out, x) -> nll        for K decoded samples per image: (B, K, out_dim),
+                                      (B, D) -> (B, K) float64 (the IWAE evaluation)
     mean(out) -> E[x | z]             what ``VAE.decode`` returns
     out_dim(D)                        decoder outputs needed for D pixels
 
@@ -37,6 +39,17 @@ class Likelihood:
     def out_dim(self, data_dim: int) -> int:
         return data_dim
 
+    def nll_samples(self, out, x):
+        """-log p(x_b | z_bk): out (B, K, out_dim), x (B, D) -> (B, K) float64.
+
+        Each image is repeated beside each of its K samples; the Bernoulli
+        likelihood overrides this with a kernel that does not need the copies."""
+        B, K = out.shape[:2]
+        D = x.shape[1]
+        xp = self.backend.xp
+        rows = xp.broadcast_to(x[:, None, :], (B, K, D)).reshape(B * K, D)
+        return self.nll(out.reshape(B * K, out.shape[2]), rows).reshape(B, K).astype(xp.float64)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -59,6 +72,9 @@ class BernoulliLikelihood(Likelihood):
     def forward(self, out, x):
         nll, self._dlogits = self.backend.ops.bernoulli_nll_and_grad(out, x)
         return nll
+
+    def nll_samples(self, out, x):
+        return self.backend.ops.bernoulli_nll_samples(out, x)
 
     def backward(self, dnll):
         dlogits, self._dlogits = self._dlogits, None  # scaled in place: once per forward

@@ -19,6 +19,10 @@ through the KL term (GaussianKL.backward).  The training step runs those two
 nodes as one, ReparameterizeKL (numpy_vae/reparameterize.py): the same
 numbers in one kernel call each way, which the Numba and CuPy backends fuse.
 
+``objective="iwae"`` trains on the importance-weighted bound instead
+(numpy_vae/iwae.py): k samples z_i per example, and the loss is
+-mean_batch log (1/k) sum_i p(x, z_i) / q(z_i | x).
+
 The encoder's log-variance is clamped to ENCODER_LOGVAR_RANGE = [-30, 20]
 (a Clip layer after the logvar head): sigma then stays between 3e-7 and
 2.2e4, so exp(logvar) cannot overflow even in float32 however extreme the
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 from numpy_vae.backend import get_backend
 from numpy_vae.flat import pack
+from numpy_vae.iwae import ImportanceSamples, LogMeanExp
 from numpy_vae.kl import GaussianKL
 from numpy_vae.layers import ACTIVATIONS, Clip, Linear, Sequential, make_activation
 from numpy_vae.likelihoods import LIKELIHOODS, make_likelihood
@@ -46,6 +51,21 @@ from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 
 
 ENCODER_LOGVAR_RANGE = (-30.0, 20.0)
+OBJECTIVES = ("elbo", "iwae")
+
+
+def check_objective(objective: str, k: int, beta: float = 1.0) -> None:
+    """Refuse an unknown objective, a k below 1, k > 1 with the ELBO, and beta != 1 with IWAE."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
+    if int(k) != k or k < 1:
+        raise ValueError(f"the number of importance samples k must be a positive integer, got {k!r}")
+    if objective == "elbo" and k != 1:
+        raise ValueError(f"k={k} samples need objective='iwae'; the ELBO objective uses one sample (k=1)")
+    if objective == "iwae" and beta != 1:
+        raise ValueError(f"beta={beta:g} is not defined for the IWAE objective: the bound weighs "
+                         f"log p(x|z), log p(z) and log q(z|x) inside one log-mean-exp, so there "
+                         f"is no KL term to scale (use beta=1, or objective='elbo')")
 
 
 def _mlp(sizes, activation, backend, final_activation, first_input_grad=True):
@@ -155,6 +175,8 @@ class VAE(_Model):
         self.reparameterize = Reparameterize(bk)
         self.kl = GaussianKL(bk)
         self.reparameterize_kl = ReparameterizeKL(bk)  # the two above in one node, for training
+        self.importance_samples = ImportanceSamples(bk)  # the IWAE objective's two nodes
+        self.log_mean_exp = LogMeanExp(bk)
         self._collect_params([("encoder", self.encoder), ("mu", self.mu_head),
                               ("logvar", self.logvar_head), ("decoder", self.decoder)])
 
@@ -172,25 +194,37 @@ class VAE(_Model):
 
     # --- the training step -------------------------------------------------
 
-    def loss_and_grads(self, x, eps=None, beta=1.0):
-        """Negative ELBO of a batch and its gradient for every parameter.
+    def loss_and_grads(self, x, eps=None, beta=1.0, objective="elbo", k=1):
+        """Negative ELBO (or IWAE bound) of a batch and its gradient for every parameter.
 
         Parameters
         ----------
         x : (batch, input_dim)          data, in [0, 1] for "bernoulli".
-        eps : (batch, latent_dim) | None
-            The noise of the reparameterization; None draws it from the
+        eps : (batch, latent_dim) | (k, batch, latent_dim) | None
+            The noise of the reparameterization, (batch, latent_dim) for the
+            ELBO, (k, batch, latent_dim) for IWAE; None draws it from the
             backend's generator.  Passing it makes the call deterministic.
-        beta : float                     Weight of the KL term (1: the ELBO).
+        beta : float                     Weight of the KL term (1: the ELBO);
+                                         IWAE allows only 1.
+        objective : "elbo" | "iwae"      The ELBO with its analytic KL, or
+                                         the importance-weighted bound.
+        k : int                          Samples per example for "iwae".
 
         Returns
         -------
-        loss : scalar      mean over the batch of recon + beta * kl (nats per example)
+        loss : scalar      mean over the batch of recon + beta * kl (nats per
+                           example); for "iwae", -mean_batch L_k
         grads : dict       name -> dloss/dparam, the keys and shapes of ``params``;
                            the model's own gradient arrays, overwritten by
                            the next call (copy them to keep them)
-        info : dict        "loss", "recon", "kl" (batch means) and "beta"
+        info : dict        "loss", "recon", "kl" (batch means) and "beta";
+                           for "iwae" recon and kl are the means over the k
+                           samples of -log p(x|z_i) and log q(z_i|x) - log p(z_i)
+                           (their sum is the k-sample average -ELBO, >= loss)
         """
+        check_objective(objective, k, beta)
+        if objective == "iwae":
+            return self._iwae_loss_and_grads(x, eps, int(k))
         x = self._as_batch(x)
         if eps is not None:
             eps = self.backend.asarray(eps)
@@ -218,6 +252,53 @@ class VAE(_Model):
 
         grads = self._collect_grads()
         info = {"loss": loss, "recon": recon_mean, "kl": kl_mean, "beta": beta}
+        return loss, grads, info
+
+    def _iwae_loss_and_grads(self, x, eps, k):
+        """The IWAE objective's step (numpy_vae/iwae.py derives it):
+
+            z_i   = mu + exp(logvar / 2) * eps_i                  (k, batch, latent)
+            a_i   = -nll(x, z_i) + log p(z_i) - log q(z_i | x)    (k, batch)
+            loss  = -(1/batch) sum_n log (1/k) sum_i exp(a_i)
+
+        and back: da_i = -(1/batch) w~_i, through the decoder (as dnll = -da),
+        the prior term and log q, then mu and logvar.
+        """
+        x = self._as_batch(x)
+        batch = x.shape[0]
+        bk, xp = self.backend, self.backend.xp
+        if eps is None:
+            eps = bk.standard_normal((k, batch, self.latent_dim))
+        else:
+            eps = bk.asarray(eps)
+            if eps.shape != (k, batch, self.latent_dim):
+                raise ValueError(f"eps for the IWAE objective must have shape (k, batch, latent_dim) = "
+                                 f"{(k, batch, self.latent_dim)}, got {tuple(eps.shape)}")
+
+        # forward
+        h = self.encoder.forward(x)
+        mu = self.mu_head.forward(h)
+        logvar = self.logvar_clip.forward(self.logvar_head.forward(h))
+        z, log_ratio = self.importance_samples.forward(mu, logvar, eps)
+        out = self.decoder.forward(z.reshape(k * batch, self.latent_dim))
+        # each image beside each of its k samples: rows i * batch + n
+        x_rows = xp.broadcast_to(x, (k, batch, self.input_dim)).reshape(k * batch, self.input_dim)
+        nll = self.likelihood.forward(out, x_rows).reshape(k, batch)
+        bound = self.log_mean_exp.forward(log_ratio - nll)
+        loss = -bound.mean()
+
+        # backward
+        dbound = xp.full((batch,), -1.0 / batch, dtype=bk.dtype)
+        da = self.log_mean_exp.backward(dbound)                      # (k, batch)
+        dz = self.decoder.backward(self.likelihood.backward(-da.reshape(k * batch)))
+        dmu, dlogvar = self.importance_samples.backward(dz.reshape(k, batch, self.latent_dim), da)
+        dh = self.mu_head.backward(dmu)
+        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar))
+        if dh is not None:
+            self.encoder.backward(dh + dh_logvar)
+
+        grads = self._collect_grads()
+        info = {"loss": loss, "recon": nll.mean(), "kl": -log_ratio.mean(), "beta": 1.0}
         return loss, grads, info
 
     def loss(self, x, eps=None, beta=1.0):
@@ -278,8 +359,8 @@ class Autoencoder(_Model):
     loss = mean over the batch of -log p(x | out), no KL, no noise.
 
     Parameter names: encoder.{i}.*, code.W, code.b, decoder.{i}.*.
-    ``loss_and_grads(x, eps=None, beta=1.0)`` accepts (and ignores) eps and
-    beta so training code can treat both models alike; info has "kl" = 0.
+    ``loss_and_grads(x, eps=None, beta=1.0, objective="elbo", k=1)`` accepts
+    (and ignores) eps and beta so training code can treat both models alike; info has "kl" = 0.
     """
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20,
@@ -298,8 +379,12 @@ class Autoencoder(_Model):
         self._collect_params([("encoder", self.encoder), ("code", self.code_head),
                               ("decoder", self.decoder)])
 
-    def loss_and_grads(self, x, eps=None, beta=1.0):
-        """Mean reconstruction NLL of the batch and its gradients (eps, beta unused)."""
+    def loss_and_grads(self, x, eps=None, beta=1.0, objective="elbo", k=1):
+        """Mean reconstruction NLL of the batch and its gradients (eps, beta unused;
+        objective="iwae" is refused: an autoencoder has no q(z|x) to weigh)."""
+        if objective != "elbo" or k != 1:
+            raise ValueError(f"the autoencoder has no importance-weighted objective "
+                             f"(objective={objective!r}, k={k}): it trains on its reconstruction only")
         x = self._as_batch(x)
         batch = x.shape[0]
         code = self.code_head.forward(self.encoder.forward(x))
@@ -345,4 +430,4 @@ class Autoencoder(_Model):
         return f"Autoencoder({dims}, likelihood={c['likelihood']!r}, backend={self.backend.name!r})"
 
 
-__all__ = ["VAE", "Autoencoder"]
+__all__ = ["VAE", "Autoencoder", "check_objective", "OBJECTIVES"]

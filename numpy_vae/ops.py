@@ -31,7 +31,8 @@ __all__ = [
     "softplus", "softplus_backward",
     "add_bias", "bias_grad",
     "reparameterize_kl", "reparameterize_kl_backward",
-    "bernoulli_nll", "bernoulli_nll_and_grad",
+    "bernoulli_nll", "bernoulli_nll_and_grad", "bernoulli_nll_samples",
+    "log_mean_exp_weights",
     "adam_update", "sgd_momentum_update",
     "finite_check",
     "col2im",
@@ -175,6 +176,45 @@ def bernoulli_nll_and_grad(logits, x):
     nll = (np.maximum(logits, 0) - x * logits + np.log(one_plus_e)).sum(axis=1)
     grad = np.where(logits >= 0, 1, e) / one_plus_e - x
     return nll, grad
+
+
+# --- the importance-weighted bound -------------------------------------------
+
+def log_mean_exp_weights(a):
+    """log (1/k) sum_i exp(a_i) and the normalised weights, over axis 0.
+
+    a: (k, batch) log weights -> bound: (batch,), weights: (k, batch).
+
+        m       = max_i a_i
+        bound   = m + log sum_i exp(a_i - m) - log k
+        weights = exp(a_i - m) / sum_l exp(a_l - m)       (each column sums to 1)
+
+    Every exp() is at most 1 (the log-sum-exp trick; numpy_vae/iwae.py
+    derives why the weights are the gradient of the bound).
+    """
+    m = a.max(axis=0)
+    shifted = np.exp(a - m)
+    total = shifted.sum(axis=0)
+    bound = m + np.log(total) - math.log(a.shape[0])
+    return bound, shifted / total
+
+
+def bernoulli_nll_samples(logits, x):
+    """bernoulli_nll for K decoded samples of each image, summed in float64.
+
+    logits: (B, K, D), the decoder's output for K samples z of each image;
+    x: (B, D), the images.  Returns (B, K) float64:
+
+        nll[b, k] = sum_d softplus(logits[b, k, d]) - x[b, d] * logits[b, k, d]
+
+    the NLL of image b under sample k, without repeating x K times (what the
+    IWAE evaluation needs: numpy_vae/evaluate.py).  Each row is summed in the
+    array's dtype (NumPy's pairwise sum: error ~ eps * log2(D) * sum |terms|)
+    and returned as float64, for the log-sum-exp over the K samples.
+    """
+    softplus_sum = (np.maximum(logits, 0) + np.log(1 + np.exp(-np.abs(logits)))).sum(axis=2)
+    x_dot_logits = np.matmul(logits, x[:, :, None])[:, :, 0]      # B matrix-vector products
+    return softplus_sum.astype(np.float64) - x_dot_logits.astype(np.float64)
 
 
 # --- optimizer updates (in place) -----------------------------------------

@@ -3,14 +3,16 @@
 One epoch, as ``Trainer.train_epoch`` runs it:
 
     x     = binarize(x_train, mode, data_rng)     "dynamic": fresh 0/1 images each epoch
+    optimizer.lr = learning_rate(schedule, lr, epoch)   constant, or a recipe's (recipes.py)
     order = data_rng.permutation(N)               seeded shuffling
     for each mini-batch of B indices in order:
         beta = min(1, step / (warmup_epochs * steps_per_epoch))   KL warm-up (1 without)
-        loss, grads, info = model.loss_and_grads(x[batch], beta=beta)
+        loss, grads, info = model.loss_and_grads(x[batch], beta=beta,
+                                                 objective=objective, k=k)   "elbo" or "iwae"
         optimizer.step(grads)                     Adam by default
 
-and then ``Trainer.fit`` measures the test negative ELBO (evaluate.py),
-appends one JSON line to ``metrics.jsonl`` and writes ``checkpoint.npz``.
+and then ``Trainer.fit`` measures the test negative ELBO and the active
+units (evaluate.py), appends one JSON line to ``metrics.jsonl`` and writes ``checkpoint.npz``.
 
 Two random generators, both saved in every checkpoint:
 - the model's (``model.backend.rng``, seeded with ``seed``): initial weights
@@ -73,8 +75,10 @@ from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimi
                                   load_model, save_checkpoint)
 from numpy_vae.data import BINARIZE_MODES, binarize, binarize_mode
 from numpy_vae.dataset import Dataset, load_dataset  # noqa: F401  (load_dataset: also importable from here)
-from numpy_vae.evaluate import iwae_nll, negative_elbo
+from numpy_vae.evaluate import active_units, iwae_nll, negative_elbo
+from numpy_vae.models import OBJECTIVES, check_objective
 from numpy_vae.optim import Adam
+from numpy_vae.recipes import SCHEDULES, learning_rate
 from numpy_vae.runs import (CONFIG_NAME, METRICS_NAME, RunFolderError, RunFolderLock,  # noqa: F401
                             append_json_line, new_run_dir, read_metrics, rewind_metrics,
                             write_run_config, writing)
@@ -107,7 +111,11 @@ class TrainOptions:
 
     epochs : int            total epochs (a resumed run continues up to it)
     batch_size : int        examples per gradient step
-    lr : float              Adam's learning rate
+    lr : float              Adam's learning rate (of the first epoch, with a schedule)
+    lr_schedule : str       "constant" or "burda2015" (numpy_vae/recipes.py)
+    adam_eps : float        Adam's epsilon
+    objective : str         "elbo" or "iwae" (numpy_vae/iwae.py)
+    k : int                 importance samples per example for "iwae" (1 for "elbo")
     kl_warmup : float       epochs over which beta grows from 0 to 1 (0: beta = 1)
     binarize : str          "none", "threshold" or "dynamic" (see data.binarize)
     seed : int              seeds the data generator (the model has its own seed)
@@ -121,6 +129,10 @@ class TrainOptions:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    adam_eps: float = 1e-8
+    objective: str = "elbo"
+    k: int = 1
     kl_warmup: float = 0.0
     binarize: str = "none"
     seed: int = 0
@@ -138,6 +150,16 @@ class TrainOptions:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if not self.lr > 0:
             raise ValueError(f"the learning rate must be positive, got {self.lr}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+        if not self.adam_eps > 0:
+            raise ValueError(f"adam_eps must be positive, got {self.adam_eps}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        check_objective(self.objective, self.k)
+        if self.objective == "iwae" and self.kl_warmup > 0:
+            raise ValueError("KL warm-up scales the KL term, which the IWAE objective does not have; "
+                             "use kl_warmup=0 with objective='iwae'")
         if self.kl_warmup < 0:
             raise ValueError(f"kl_warmup must be 0 or more epochs, got {self.kl_warmup}")
         if self.eval_iwae_k < 0:
@@ -186,7 +208,8 @@ class Trainer:
         keep_freed_memory()  # a step frees dozens of temporaries; see numpy_vae/_memory.py
         self.model = model
         self.options = options or TrainOptions()
-        self.optimizer = optimizer or Adam(model.params, lr=self.options.lr, backend=model.backend)
+        self.optimizer = optimizer or Adam(model.params, lr=self.options.lr, eps=self.options.adam_eps,
+                                           backend=model.backend)
         self.data_rng = np.random.default_rng([self.options.seed, DATA_STREAM])
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.quiet = quiet
@@ -293,6 +316,7 @@ class Trainer:
         try:
             while self.epoch < self.options.epochs:
                 self._current_epoch = self.epoch + 1
+                self.optimizer.lr = learning_rate(self.options.lr_schedule, self.options.lr, self.epoch)
                 if x_fixed is not None:
                     x_epoch = x_fixed
                 else:
@@ -304,7 +328,7 @@ class Trainer:
                 test_metrics = self.evaluate(x_test)
                 eval_time = time.perf_counter() - start
                 self.epoch += 1
-                record = {"epoch": self.epoch, "step": self.step, **train_metrics,
+                record = {"epoch": self.epoch, "step": self.step, "lr": self.optimizer.lr, **train_metrics,
                           **test_metrics, "epoch_time_s": round(epoch_time, 4),
                           "eval_time_s": round(eval_time, 4)}
                 self.history.append(record)
@@ -337,13 +361,14 @@ class Trainer:
         records, sizes = [], []
         sums = np.zeros(3)  # loss, recon, kl, summed over the examples read back so far
         beta = 1.0
+        objective = {} if opt.objective == "elbo" else {"objective": opt.objective, "k": opt.k}
         self._step_in_epoch = 0
         with tqdm(total=steps_per_epoch, desc=f"epoch {self.epoch + 1}/{opt.epochs}",
                   unit="step", leave=False, disable=self.quiet, file=sys.stderr) as bar:
             for i in range(steps_per_epoch):
                 batch = order[i * opt.batch_size:(i + 1) * opt.batch_size]
                 beta = kl_weight(self.step, steps_per_epoch, opt.kl_warmup)
-                loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta)
+                loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta, **objective)
                 records.append(xp.stack([xp.asarray(v, dtype=np.float64) for v in (loss, info["recon"], info["kl"])]
                                         + [bk.ops.finite_check(g) for g in grads.values()]))
                 sizes.append(len(batch))
@@ -366,12 +391,16 @@ class Trainer:
                 "train_recon": float(recon_mean), "train_kl": float(kl_mean), "beta": beta}
 
     def evaluate(self, x_test) -> dict:
-        """Test negative ELBO (and IWAE bound if eval_iwae_k > 0), seeded so
-        every epoch uses the same noise and the numbers are comparable."""
+        """Test negative ELBO, active units (for a VAE), and the IWAE bound if
+        eval_iwae_k > 0; seeded so every epoch uses the same noise and the
+        numbers are comparable."""
         opt = self.options
         result = negative_elbo(self.model, x_test, batch_size=opt.eval_batch_size, seed=opt.seed)
         metrics = {"test_nelbo": result["nelbo"], "test_recon": result["recon"],
                    "test_kl": result["kl"]}
+        if self.model.config.get("model") != "autoencoder" and len(x_test) >= 2:
+            metrics["active_units"] = active_units(self.model, x_test,
+                                                   batch_size=opt.eval_batch_size)["active_units"]
         if opt.eval_iwae_k > 0:
             metrics["test_iwae_nll"] = iwae_nll(self.model, x_test, opt.eval_iwae_k, seed=opt.seed,
                                                 progress=not self.quiet)
@@ -453,6 +482,8 @@ def _epoch_line(r: dict, total_epochs: int) -> str:
     line = (f"epoch {r['epoch']:>{width}}/{total_epochs}  "
             f"train -ELBO {r['train_nelbo']:.2f} (recon {r['train_recon']:.2f} + KL {r['train_kl']:.2f})  "
             f"test -ELBO {r['test_nelbo']:.2f} (recon {r['test_recon']:.2f} + KL {r['test_kl']:.2f})")
+    if "active_units" in r:
+        line += f"  active units {r['active_units']}"
     if "test_iwae_nll" in r:
         line += f"  test IWAE(K={r['iwae_k']}) {r['test_iwae_nll']:.2f}"
     if r["beta"] < 1:

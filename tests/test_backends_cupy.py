@@ -261,6 +261,22 @@ def test_bernoulli_twin_matches_reference(cp, twin, dtype, shape, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=15, deadline=None)
+@given(shape=SHAPES, seed=SEEDS)
+def test_iwae_twins_match_reference(cp, twin, dtype, shape, seed):
+    a = _arrays(shape, dtype, seed, n=1)[0] - 100        # (k, batch) log weights
+    bound, weights = twin.log_mean_exp_weights(cp.asarray(a))
+    bound_ref, weights_ref = ref.log_mean_exp_weights(a)
+    _close(cp, bound, bound_ref, rtol=SUM[dtype], atol=shape[0] * np.finfo(dtype).eps)
+    _close(cp, weights, weights_ref, rtol=SUM[dtype], atol=shape[0] * np.finfo(dtype).eps)
+    logits = _arrays((2, *shape), dtype, seed, n=1)[0]    # (B, K, D)
+    x = _pixels((2, shape[1]), dtype, seed)
+    nll = twin.bernoulli_nll_samples(cp.asarray(logits), cp.asarray(x))
+    _close(cp, nll, ref.bernoulli_nll_samples(logits, x), rtol=SUM[dtype],
+           atol=shape[1] * np.finfo(dtype).eps * (np.abs(logits).max() + 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_bernoulli_twin_is_finite_at_extreme_logits(cp, twin, dtype):
     logits = np.array([[-1e4, -100.0, 0.0, 100.0, 1e4]], dtype=dtype)
     x = np.array([[0.0, 1.0, 0.5, 0.0, 1.0]], dtype=dtype)

@@ -156,6 +156,47 @@ def test_bernoulli_twin_is_finite_at_extreme_logits(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=30, deadline=None)
+@given(b=st.integers(1, 4), k=st.integers(1, 6), d=st.integers(1, 64), seed=SEEDS)
+def test_bernoulli_samples_twin_matches_reference(dtype, b, k, d, seed):
+    logits = _arrays((b, k, d), dtype, seed, n=1)[0]
+    x = _pixels((b, d), dtype, seed)
+    nll = twin.bernoulli_nll_samples(logits, x)
+    expected = ref.bernoulli_nll_samples(logits, x)
+    assert nll.dtype == expected.dtype == np.float64 and nll.shape == (b, k)
+    # the reference sums in the array's dtype, the twin in float64, of terms rounded in the dtype
+    # (exp(-|l|) in float32 for float32 logits): relative to the sum of |terms|
+    scale = (np.abs(logits) * 2 + 1).sum(axis=2)
+    assert np.all(np.abs(nll - expected) <= (1e-5 if dtype == np.float32 else 1e-14) * scale)
+
+
+def test_bernoulli_samples_are_the_per_image_bernoulli_nll():
+    rng = np.random.default_rng(0)
+    logits, x = 4 * rng.standard_normal((3, 5, 30)), (rng.random((3, 30)) < 0.4).astype(np.float64)
+    expected = np.array([[ref.bernoulli_nll(logits[i, j][None], x[i][None])[0] for j in range(5)]
+                         for i in range(3)])
+    np.testing.assert_allclose(ref.bernoulli_nll_samples(logits, x), expected, rtol=1e-14)
+    np.testing.assert_allclose(twin.bernoulli_nll_samples(logits, x), expected, rtol=1e-14)
+
+
+# The IWAE weights: the twin adds up a column's exps left to right and
+# multiplies by 1 / total where the reference divides, so it agrees to
+# rounding (k <= 9 terms of size <= 1), not to the bit.
+LOG_MEAN_EXP = {np.float32: dict(rtol=2e-6, atol=2e-6), np.float64: dict(rtol=1e-14, atol=1e-14)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, seed=SEEDS, offset=st.sampled_from([0.0, -100.0, -1e4]))
+def test_log_mean_exp_weights_twin_matches_reference(dtype, shape, seed, offset):
+    a = (_arrays(shape, dtype, seed, n=1)[0] + offset).astype(dtype)  # (k, batch)
+    bound, weights = twin.log_mean_exp_weights(a)
+    bound_ref, weights_ref = ref.log_mean_exp_weights(a)
+    assert_close(bound, bound_ref, LOG_MEAN_EXP[dtype])
+    assert_close(weights, weights_ref, LOG_MEAN_EXP[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
 @given(shape=SHAPES, seed=SEEDS)
 def test_reparameterize_kl_twins_match_reference(dtype, shape, seed):
     mu, logvar, eps = _arrays(shape, dtype, seed, n=3)
@@ -265,12 +306,14 @@ def test_float32_kernels_compute_in_float32():
     """A Python float constant in a Numba kernel is a float64 and drags the
     whole expression into float64.  Compile each kernel afresh for float32
     and check that Numba's type inference found no float64 value in it
-    (literals, which are cast before use, aside)."""
+    (literals, which are cast before use, aside).  One kernel sums in float64
+    on purpose: the IWAE evaluation's row sums (_bernoulli_samples_kernel),
+    writes a float64 array and is left out here."""
     from numba import types
     twin.compile_all("float32")
     twin.col2im(np.ones((4, 2), np.float32), (2, 1, 2, 2), 2, 2, 2, 0)  # the conv model's kernel
     kernels = [k for name, k in vars(twin).items()
-               if name.startswith("_") and name.endswith("_kernel")]
+               if name.startswith("_") and name.endswith("_kernel") and name != "_bernoulli_samples_kernel"]
     assert len(kernels) >= 10
     for kernel in kernels:
         sig = next(s for s in kernel.signatures
@@ -316,6 +359,24 @@ def test_loss_and_grads_agree_across_numpy_and_numba(dtype, arch, batch):
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
         assert grads_b[name].dtype == np.dtype(dtype)
+        scale = np.abs(grads_a[name]).max() + 1
+        np.testing.assert_allclose(grads_b[name], grads_a[name], rtol=tol["rtol"],
+                                   atol=tol["rtol"] * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian_learned"])
+def test_iwae_loss_and_grads_agree_across_numpy_and_numba(dtype, likelihood):
+    arch = dict(input_dim=784, hidden_dims=(33, 17), latent_dim=3, activation="tanh",
+                likelihood=likelihood)
+    a, b = _twin_models(dtype, **arch)
+    x = _pixels((7, 784), dtype, 3)
+    eps = np.random.default_rng(2).standard_normal((5, 7, 3)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    loss_a, grads_a, _ = a.loss_and_grads(x, eps=eps, objective="iwae", k=5)
+    loss_b, grads_b, _ = b.loss_and_grads(x, eps=eps, objective="iwae", k=5)
+    np.testing.assert_allclose(loss_b, loss_a, **tol)
+    for name in grads_a:
         scale = np.abs(grads_a[name]).max() + 1
         np.testing.assert_allclose(grads_b[name], grads_a[name], rtol=tol["rtol"],
                                    atol=tol["rtol"] * scale, err_msg=name)

@@ -25,11 +25,11 @@ LAYERS = {
                 "numpy_vae.backend"},
     "layers and nodes": {"numpy_vae.layers", "numpy_vae.conv", "numpy_vae.reshape", "numpy_vae.kl",
                          "numpy_vae.reparameterize", "numpy_vae.likelihoods", "numpy_vae.flat",
-                         "numpy_vae.optim", "numpy_vae.gradcheck"},
+                         "numpy_vae.optim", "numpy_vae.gradcheck", "numpy_vae.iwae"},
     "models": {"numpy_vae.models", "numpy_vae.conv_vae", "numpy_vae.factory"},
     "training": {"numpy_vae.train", "numpy_vae.dataset", "numpy_vae.data", "numpy_vae.idx",
                  "numpy_vae.runs", "numpy_vae.checkpoint", "numpy_vae.checkpoint_format",
-                 "numpy_vae.evaluate", "numpy_vae.plots", "numpy_vae._memory"},
+                 "numpy_vae.evaluate", "numpy_vae.plots", "numpy_vae._memory", "numpy_vae.recipes"},
     "CLI": {"numpy_vae.cli", "numpy_vae.__main__", "numpy_vae"},
 }
 RANK = {module: rank for rank, members in enumerate(LAYERS.values()) for module in members}

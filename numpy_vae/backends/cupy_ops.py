@@ -188,6 +188,26 @@ def bernoulli_nll_and_grad(logits, x):
     return _bernoulli_nll_rows(logits, x, axis=1), _bernoulli_grad(logits, x)
 
 
+# --- the importance-weighted bound -------------------------------------------
+
+def log_mean_exp_weights(a):
+    """Twin of ops.log_mean_exp_weights, with the reference's array operations
+    (CuPy runs each as a kernel).  In training a is (k, batch), a few hundred
+    numbers: the cost is the handful of launches, not the arithmetic."""
+    m = a.max(axis=0)
+    shifted = cupy.exp(a - m)
+    total = shifted.sum(axis=0)
+    return m + cupy.log(total) - math.log(a.shape[0]), shifted / total
+
+
+def bernoulli_nll_samples(logits, x):
+    """Twin of ops.bernoulli_nll_samples, with the reference's array operations:
+    (B, K, D), (B, D) -> (B, K) float64."""
+    softplus_sum = (cupy.maximum(logits, 0) + cupy.log(1 + cupy.exp(-cupy.abs(logits)))).sum(axis=2)
+    x_dot_logits = cupy.matmul(logits, x[:, :, None])[:, :, 0]
+    return softplus_sum.astype(np.float64) - x_dot_logits.astype(np.float64)
+
+
 # --- optimizer updates (in place) -----------------------------------------
 
 # param, m and v are output arguments: read and written in place.

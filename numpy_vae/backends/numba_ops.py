@@ -352,6 +352,86 @@ def bernoulli_nll(logits, x):
     return bernoulli_nll_and_grad(logits, x)[0]
 
 
+# --- the importance-weighted bound -------------------------------------------
+
+@_jit
+def _log_mean_exp_weights_kernel(a, log_k, bound, weights):
+    # a, weights: (k, batch); bound: (batch,).  One column at a time: its
+    # max, exp(a - max) into weights, their sum, then the scaling.  Scalar
+    # exp is fine here: in training a is (k, batch), a few hundred numbers.
+    k, batch = a.shape
+    one = a.dtype.type(1)
+    for j in range(batch):
+        m = a[0, j]
+        for i in range(1, k):
+            m = max(m, a[i, j])
+        total = a.dtype.type(0)
+        for i in range(k):
+            w = math.exp(a[i, j] - m)
+            weights[i, j] = w
+            total += w
+        bound[j] = m + math.log(total) - log_k
+        inv = one / total
+        for i in range(k):
+            weights[i, j] *= inv
+
+
+def log_mean_exp_weights(a):
+    """Twin of ops.log_mean_exp_weights: the max, the exps, the sum and the
+    normalisation in one kernel call instead of seven NumPy operations.
+    Agrees with the reference to rounding (the sum runs in another order,
+    and the weights are multiplied by 1 / total rather than divided)."""
+    if not (_kernel_ready(a) and a.ndim == 2 and a.shape[0] >= 1):
+        return _ref.log_mean_exp_weights(a)
+    bound = np.empty(a.shape[1], dtype=a.dtype)
+    weights = np.empty_like(a)
+    _log_mean_exp_weights_kernel(a, a.dtype.type(math.log(a.shape[0])), bound, weights)
+    return bound, weights
+
+
+# The sum over D = 784 pixels of K = 5000 samples of 10,000 images is 4e10
+# terms: the one place where a plain sequential loop (one float64 add at a
+# time, 4 cycles of latency each) would cost more than the matrix products.
+# reassoc lets the compiler keep several partial sums in vector registers.
+_jit_sum = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+
+
+@_jit_sum
+def _bernoulli_samples_kernel(logits, x, e, nll):
+    # logits, e: (B, K, D) with e = exp(-|logits|) from NumPy; x: (B, D);
+    # nll: (B, K) float64.  sum_d log(1 + e_d) is taken as log prod_d (1 + e_d):
+    # each factor is in (1, 2], so the product of D <= 1000 of them stays
+    # below 2^1000 < float64's largest number, and there is one log per row
+    # instead of one per pixel (the loop has no vectorised log).
+    B, K, D = logits.shape
+    zero = logits.dtype.type(0)
+    for b in range(B):
+        for k in range(K):
+            linear = 0.0
+            product = 1.0
+            for d in range(D):
+                l = logits[b, k, d]
+                linear += max(l, zero) - x[b, d] * l
+                product *= 1.0 + e[b, k, d]
+            nll[b, k] = linear + math.log(product)
+
+
+def bernoulli_nll_samples(logits, x):
+    """Twin of ops.bernoulli_nll_samples: NumPy's vectorised exp, then one
+    pass that sums each row in float64.  Agrees with the reference to
+    rounding (another order of the sum, and log of a product instead of a
+    sum of logs), not to the bit."""
+    if not (_kernel_ready(logits, x) and logits.ndim == 3 and x.ndim == 2
+            and x.shape == (logits.shape[0], logits.shape[2]) and logits.shape[2] <= 1000):
+        return _ref.bernoulli_nll_samples(logits, x)
+    e = np.empty_like(logits)
+    _minus_abs_kernel(logits.reshape(-1), e.reshape(-1))
+    np.exp(e, out=e)
+    nll = np.empty(logits.shape[:2], dtype=np.float64)
+    _bernoulli_samples_kernel(logits, x, e, nll)
+    return nll
+
+
 # --- optimizer updates (in place) -----------------------------------------
 
 @_jit
@@ -459,6 +539,8 @@ def compile_all(dtype="float32") -> None:
     _, kl, std, var_minus_1 = reparameterize_kl(a, b, a)
     reparameterize_kl_backward(a, kl, a, b, std, var_minus_1)
     bernoulli_nll_and_grad(a, b)
+    bernoulli_nll_samples(a[None], b[:1])
+    log_mean_exp_weights(a)
     adam_update(step[0], b, step[1], step[2], 1e-3, 0.9, 0.999, 1e-8, 1)
     sgd_momentum_update(step[0], b, step[1], 0.01, 0.9)
 
