@@ -346,6 +346,12 @@ def build_model(config: dict, backend=None):
     if kind == "conv":
         from numpy_vae.conv_vae import ConvVAE  # the convolutional model, its own module
         classes["conv"] = ConvVAE
+    if kind == "cvae":
+        from numpy_vae.cvae import ConditionalVAE
+        classes["cvae"] = ConditionalVAE
+    if kind == "vqvae":
+        from numpy_vae.vqvae import VQVAE
+        classes["vqvae"] = VQVAE
     if kind not in classes:
         raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(classes)}")
     if backend is not None:
