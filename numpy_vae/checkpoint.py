@@ -38,6 +38,7 @@ FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"  # its name inside a run folder
 
 _PARAMS = "params/"
+_BUFFERS = "buffers/"  # state that is not a parameter (a VQ-VAE's code counts)
 _OPTIMIZER = "optimizer/"
 _META = "meta"
 
@@ -52,6 +53,8 @@ class Checkpoint:
 
     config : dict          the model config (``model.config``), for build_model
     params : dict          name -> array, the keys and shapes of ``model.params``
+    buffers : dict         name -> array, ``model.buffers`` (state that is not a
+                           parameter, e.g. a VQ-VAE's code counts; empty for most models)
     optimizer : dict|None  {"name": "adam", "lr": ..., ..., "t": steps taken,
                             "state": {"m.encoder.0.W": array, ...}}
     epoch : int            epochs completed when it was written
@@ -62,6 +65,7 @@ class Checkpoint:
 
     config: dict
     params: dict
+    buffers: dict = field(default_factory=dict)
     optimizer: dict | None = None
     epoch: int = 0
     rng_states: dict = field(default_factory=dict)
@@ -94,6 +98,7 @@ def save_checkpoint(path, model, optimizer=None, *, epoch: int = 0,
     path = Path(path)
     to_numpy = model.backend.to_numpy
     arrays = {_PARAMS + name: to_numpy(p) for name, p in model.params.items()}
+    arrays.update({_BUFFERS + name: to_numpy(b) for name, b in getattr(model, "buffers", {}).items()})
     optimizer_meta = None
     if optimizer is not None:
         state = optimizer.state_dict()
@@ -183,14 +188,15 @@ def load_checkpoint(path_or_run_dir) -> Checkpoint:
 
     meta = _read_meta(arrays, path)
     params = {k[len(_PARAMS):]: a for k, a in arrays.items() if k.startswith(_PARAMS)}
+    buffers = {k[len(_BUFFERS):]: a for k, a in arrays.items() if k.startswith(_BUFFERS)}
     optimizer = meta.get("optimizer")
     if optimizer is not None:
         optimizer = dict(optimizer, state={k[len(_OPTIMIZER):]: a for k, a in arrays.items()
                                            if k.startswith(_OPTIMIZER)})
-    for name, a in {**params, **(optimizer or {}).get("state", {})}.items():
+    for name, a in {**params, **buffers, **(optimizer or {}).get("state", {})}.items():
         if a.dtype.kind not in "fiu":
             raise CheckpointError(f"{path}: array {name!r} has type {a.dtype}, expected numbers")
-    return Checkpoint(config=meta["config"], params=params, optimizer=optimizer,
+    return Checkpoint(config=meta["config"], params=params, buffers=buffers, optimizer=optimizer,
                       epoch=int(meta.get("epoch", 0)), rng_states=meta.get("rng_states", {}),
                       options=meta.get("options", {}), path=path)
 
@@ -244,6 +250,22 @@ def load_params(model, params: dict) -> None:
         target[...] = model.backend.asarray(params[name], dtype=target.dtype)
 
 
+def load_buffers(model, buffers: dict) -> None:
+    """Copy saved ``buffers`` into ``model.buffers`` in place, checking names and shapes.
+
+    A model without buffers takes a checkpoint without them (the VAEs)."""
+    own = getattr(model, "buffers", {})
+    if set(own) != set(buffers):
+        raise CheckpointError(f"the checkpoint's buffers ({', '.join(sorted(buffers)) or 'none'}) "
+                              f"do not fit this model's ({', '.join(sorted(own)) or 'none'})")
+    for name, target in own.items():
+        if tuple(buffers[name].shape) != tuple(target.shape):
+            raise CheckpointError(f"checkpoint has buffer {name} of shape {tuple(buffers[name].shape)}, "
+                                  f"this model expects {tuple(target.shape)}")
+    for name, target in own.items():
+        target[...] = model.backend.xp.asarray(buffers[name], dtype=target.dtype)
+
+
 def load_model(path_or_run_dir, backend=None):
     """Rebuild the model a checkpoint was saved from; returns (model, checkpoint).
 
@@ -258,6 +280,7 @@ def load_model(path_or_run_dir, backend=None):
         raise CheckpointError(f"{checkpoint.path}: cannot rebuild its model from the saved "
                               f"config {json.dumps(checkpoint.config)} ({err})") from None
     load_params(model, checkpoint.params)
+    load_buffers(model, checkpoint.buffers)
     return model, checkpoint
 
 
@@ -284,5 +307,5 @@ def build_optimizer(settings: dict, params: dict, backend):
 
 
 __all__ = ["Checkpoint", "CheckpointError", "CHECKPOINT_NAME", "save_checkpoint",
-           "load_checkpoint", "load_params", "load_model", "build_optimizer",
+           "load_checkpoint", "load_params", "load_buffers", "load_model", "build_optimizer",
            "resolve_checkpoint_path"]
