@@ -41,6 +41,7 @@ FIGURES = {
     "11_how_good_is_the_model.py": ["11_elbo_vs_iwae.png"],
     "12_faster_and_convolutional.py": ["12_backend_timings.png"]
                                       + (["12_conv_reconstructions.png"] if CONV_AVAILABLE else []),
+    "14_asking_for_a_digit.py": ["14_digit_grid.png", "14_style_transfer.png"],
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
