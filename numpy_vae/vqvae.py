@@ -9,6 +9,7 @@ of shape (batch, input_dim):
     out  = decoder(z_q)                   hidden layers, then a Linear output
     loss = mean over the batch of
            recon + ||sg[z_e] - e||^2 + beta_commit * ||z_e - sg[e]||^2
+           (the middle term only with codebook_update="gradient", below)
 
 recon = -log p(x | z_q) is one of the VAE's likelihoods.  The encoder's
 gradient arrives through the straight-through estimator; the codebook
@@ -19,6 +20,23 @@ most (96 bits for D = 16, K = 64).  Read as a VAE with the uniform prior
 over codes and a one-hot posterior, KL(q || uniform) = D log K nats, a
 constant, so recon + D log K is a negative ELBO (the paper's section 3.1);
 ``info["kl"]`` and ``terms`` report that constant.
+
+How the codebook learns, ``codebook_update``:
+- "gradient": from the codebook term, through the optimizer, like every
+  other parameter (the gradient is written out in numpy_vae/quantize.py).
+  With Adam every parameter moves about lr per step, whatever its
+  gradient, while an encoder output, a sum over hundreds of weights, can
+  move hundreds of times faster: the encoder outputs run away from the
+  codes early in training and the commitment term ends up huge.
+- "ema" (the paper's appendix A.1, the default): the codebook term leaves
+  the loss, and after every step each code is set to the running mean of
+  the encoder outputs that chose it,
+      N_k <- gamma N_k + (1 - gamma) n_k            n_k: slots that chose k in the batch
+      S_k <- gamma S_k + (1 - gamma) sum of those z_e
+      e_k  = S_k / (N_k + 1e-5)
+  with gamma = ``ema_decay`` (0.99); N and S start at 1 and the initial
+  codebook, so an unused code stays where it is, then slowly shrinks to 0.
+  The codebook's gradient is then zero, and the optimizer leaves it alone.
 
 Dead codes.  Codes that no encoder output is nearest to get no gradient
 (the codebook term only moves chosen codes) and stay unused for good.  The
@@ -41,6 +59,8 @@ State that is not a parameter, in ``buffers`` (saved in checkpoints):
                            ``usage`` last reset them (an epoch, for the trainer)
     restart_counts (K,)    the same since the last restart
     steps (1,)             training steps taken (``after_step`` calls)
+    ema_counts (K,)        N_k of the EMA update ("ema" only, else unused)
+    ema_sums (K, d)        S_k of the EMA update
     prior_counts (D, K)    the fitted prior's counts (all zero: not fitted)
 
 Parameter names:
@@ -73,12 +93,14 @@ class VQVAE(_Model):
     n_codes : int             K, codebook size.
     beta_commit : float       weight of the commitment term (0.25 in the paper).
     restart_every : int       training steps between dead-code restarts (0: never).
+    codebook_update : str     "ema" (running means, the default) or "gradient".
+    ema_decay : float         gamma of the EMA update, in (0, 1).
     likelihood, activation, backend, dtype, seed   as for the VAE.
     """
 
     def __init__(self, input_dim=784, hidden_dims=(400,), n_slots=16, slot_dim=8, n_codes=64,
-                 beta_commit=0.25, restart_every=100, likelihood="bernoulli", activation="relu",
-                 backend=None, dtype="float32", seed=0):
+                 beta_commit=0.25, restart_every=100, codebook_update="ema", ema_decay=0.99,
+                 likelihood="bernoulli", activation="relu", backend=None, dtype="float32", seed=0):
         n_slots, slot_dim, n_codes = int(n_slots), int(slot_dim), int(n_codes)
         if min(n_slots, slot_dim) < 1 or n_codes < 2:
             raise ValueError(f"need n_slots >= 1, slot_dim >= 1 and n_codes >= 2, got "
@@ -87,6 +109,11 @@ class VQVAE(_Model):
             raise ValueError(f"beta_commit must be >= 0, got {beta_commit}")
         if int(restart_every) < 0:
             raise ValueError(f"restart_every must be >= 0 (0: no restarts), got {restart_every}")
+        if codebook_update not in ("ema", "gradient"):
+            raise ValueError(f"codebook_update must be 'ema' or 'gradient', got {codebook_update!r}")
+        if not 0 < ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
+        self.codebook_update, self.ema_decay = codebook_update, float(ema_decay)
         self.n_slots, self.slot_dim, self.n_codes = n_slots, slot_dim, n_codes
         self.beta_commit, self.restart_every = float(beta_commit), int(restart_every)
         self._setup("vqvae", input_dim, hidden_dims, n_slots * slot_dim, likelihood, activation,
@@ -94,6 +121,7 @@ class VQVAE(_Model):
         self.config = dict(model="vqvae", input_dim=self.input_dim, hidden_dims=list(self.hidden_dims),
                            n_slots=n_slots, slot_dim=slot_dim, n_codes=n_codes,
                            beta_commit=self.beta_commit, restart_every=self.restart_every,
+                           codebook_update=codebook_update, ema_decay=self.ema_decay,
                            likelihood=likelihood, activation=activation,
                            dtype=str(self.backend.dtype), seed=seed)
         bk = self.backend
@@ -111,8 +139,16 @@ class VQVAE(_Model):
         self.buffers = {"code_counts": xp.zeros(n_codes, dtype=np.int64),
                         "restart_counts": xp.zeros(n_codes, dtype=np.int64),
                         "steps": xp.zeros(1, dtype=np.int64),
-                        "prior_counts": xp.zeros((n_slots, n_codes), dtype=np.int64)}
+                        "prior_counts": xp.zeros((n_slots, n_codes), dtype=np.int64),
+                        "ema_counts": xp.ones(n_codes, dtype=bk.dtype),
+                        "ema_sums": self.quantizer.params["codebook"].copy()}
         self._last_z_e = None
+
+    @property
+    def _sq_weight(self) -> float:
+        """The codebook term (gradient mode only) and the commitment term have
+        the same value, sum_j ||z_e - z_q||^2: the loss counts it this many times."""
+        return (1.0 if self.codebook_update == "gradient" else 0.0) + self.beta_commit
 
     @property
     def kl_uniform(self) -> float:
@@ -135,7 +171,8 @@ class VQVAE(_Model):
         Returns loss (scalar), grads (name -> array, the model's buffers) and
         info: "loss"; "recon" (mean -log p(x | z_q)); "vq" (mean of
         sum_j ||z_e - z_q||^2, the value of the codebook term; the
-        commitment term is beta_commit times it); "kl" (D log K, see the
+        commitment term is beta_commit times it; the loss holds the
+        codebook term in "gradient" mode only); "kl" (D log K, see the
         module docstring); "beta".  Counts the codes chosen in ``buffers``.
         """
         x = self._as_batch(x)
@@ -148,12 +185,13 @@ class VQVAE(_Model):
         out = self.decoder.forward(z_q.reshape(batch, self.latent_dim))
         recon = self.likelihood.forward(out, x)
         recon_mean, sq_mean = recon.mean(), sq.mean()
-        loss = recon_mean + (1.0 + self.beta_commit) * sq_mean  # codebook + commitment: equal values
+        loss = recon_mean + self._sq_weight * sq_mean
 
         # backward
         dnll = xp.full((batch,), 1.0 / batch, dtype=self.backend.dtype)
         dz_q = self.decoder.backward(self.likelihood.backward(dnll))
-        dz_e = self.quantizer.backward(dz_q.reshape(z_e.shape), dnll, self.beta_commit * dnll)
+        dsq_code = dnll if self.codebook_update == "gradient" else 0 * dnll  # EMA: no codebook term
+        dz_e = self.quantizer.backward(dz_q.reshape(z_e.shape), dsq_code, self.beta_commit * dnll)
         dh = self.slots_head.backward(dz_e.reshape(batch, self.latent_dim))
         if dh is not None:
             self.encoder.backward(dh)
@@ -169,13 +207,29 @@ class VQVAE(_Model):
         return loss, grads, info
 
     def after_step(self) -> int:
-        """Call after each optimizer step: every ``restart_every`` steps, restart
-        the codes no slot chose since the last restart.  Returns how many
-        codes it restarted (0 on other steps)."""
+        """Call after each optimizer step: the EMA codebook update ("ema"),
+        and every ``restart_every`` steps, restart the codes no slot chose
+        since the last restart.  Returns how many codes it restarted (0 on
+        other steps)."""
         self.buffers["steps"] += 1
+        if self.codebook_update == "ema" and self._last_z_e is not None:
+            self._ema_update()
         if self.restart_every and int(self.buffers["steps"][0]) % self.restart_every == 0:
             return self.restart_dead_codes()
         return 0
+
+    def _ema_update(self):
+        """N_k, S_k and e_k = S_k / (N_k + 1e-5) from the latest batch (module docstring)."""
+        xp, gamma = self.backend.xp, self.ema_decay
+        z = self._last_z_e.reshape(-1, self.slot_dim)
+        onehot = xp.zeros((z.shape[0], self.n_codes), dtype=z.dtype)
+        onehot[xp.arange(z.shape[0]), self.quantizer.codes.reshape(-1)] = 1.0
+        counts, sums = self.buffers["ema_counts"], self.buffers["ema_sums"]
+        counts *= gamma
+        counts += (1 - gamma) * onehot.sum(axis=0)
+        sums *= gamma
+        sums += (1 - gamma) * (onehot.T @ z)
+        self.quantizer.params["codebook"][...] = sums / (counts[:, None] + 1e-5)
 
     def restart_dead_codes(self) -> int:
         """Move every code unused since the last restart onto an encoder output
@@ -190,6 +244,8 @@ class VQVAE(_Model):
         pick = (self.backend.random((int(dead.size),)) * rows.shape[0]).astype(np.int64)
         pick = xp.minimum(pick, rows.shape[0] - 1)  # random() < 1, but float32 rounding may reach it
         self.quantizer.params["codebook"][dead] = rows[pick]
+        self.buffers["ema_counts"][dead] = 1.0       # a fresh running mean: one pseudo-observation
+        self.buffers["ema_sums"][dead] = rows[pick]
         return int(dead.size)
 
     def usage(self, reset: bool = True) -> dict:
@@ -208,7 +264,7 @@ class VQVAE(_Model):
         """The loss of ``loss_and_grads`` without the backward pass (and no counting)."""
         x = self._as_batch(x)
         recon, sq, _ = self._forward(x)
-        return (recon + (1.0 + self.beta_commit) * sq).mean()
+        return (recon + self._sq_weight * sq).mean()
 
     def terms(self, x, eps=None):
         """Per-example recon NLL and the KL from the uniform prior (D log K), each (batch,)."""

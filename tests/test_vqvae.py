@@ -23,12 +23,13 @@ H = 1e-5
 
 
 def small_vqvae(likelihood="bernoulli", activation="tanh", hidden=HIDDEN, beta_commit=0.25,
-                seed=0, dtype="float64", restart_every=0):
+                seed=0, dtype="float64", restart_every=0, update="gradient"):
     model = VQVAE(INPUT, hidden, n_slots=SLOTS, slot_dim=DIM, n_codes=CODES, beta_commit=beta_commit,
-                  restart_every=restart_every, likelihood=likelihood, activation=activation,
-                  dtype=dtype, seed=seed)
+                  restart_every=restart_every, codebook_update=update, likelihood=likelihood,
+                  activation=activation, dtype=dtype, seed=seed)
     # codes spread like the encoder outputs, so that several are in use
     model.params["quantizer.codebook"][...] = np.random.default_rng(seed).standard_normal((CODES, DIM)) * 0.5
+    model.buffers["ema_sums"][...] = model.params["quantizer.codebook"]
     return model
 
 
@@ -53,10 +54,12 @@ def analytic_grads(model, x):
 CASES = [("bernoulli", "tanh", 0.25), ("gaussian", "softplus", 1.0), ("gaussian_learned", "sigmoid", 0.5)]
 
 
+@pytest.mark.parametrize("update", ["gradient", "ema"])
 @pytest.mark.parametrize("likelihood,activation,beta_commit", CASES)
-def test_decoder_gradient_matches_finite_differences_of_the_loss(likelihood, activation, beta_commit, rng):
+def test_decoder_gradient_matches_finite_differences_of_the_loss(likelihood, activation, beta_commit,
+                                                                 update, rng):
     """The decoder sits after the quantization: its gradient is the true one."""
-    model = small_vqvae(likelihood, activation, beta_commit=beta_commit)
+    model = small_vqvae(likelihood, activation, beta_commit=beta_commit, update=update)
     x = small_batch(likelihood, rng)
     assert code_margin(model, x) > 1e-3   # no code changes within the step
     analytic = analytic_grads(model, x)
@@ -86,18 +89,19 @@ def test_codebook_gradient_matches_finite_differences_of_the_codebook_term(likel
     assert gradcheck.relative_error(analytic, numeric, 1e-8) < 1e-6
 
 
+@pytest.mark.parametrize("update", ["gradient", "ema"])
 @pytest.mark.parametrize("likelihood,activation,beta_commit", CASES)
 @pytest.mark.parametrize("hidden", [HIDDEN, ()], ids=["hidden", "no-hidden"])
 def test_encoder_gradient_matches_finite_differences_of_the_surrogate(likelihood, activation,
-                                                                     beta_commit, hidden, rng):
+                                                                     beta_commit, hidden, update, rng):
     """Straight-through replaced by the identity: with the codes and the
     offset c = z_q - z_e frozen at the current point,
 
         surrogate(theta) = mean_n [ recon(decoder(z_e + c)) + beta_commit * ||z_e - z_q||^2 ]
 
     (the codebook term sends nothing to the encoder: sg[z_e]).  Its finite
-    differences are the encoder's gradient."""
-    model = small_vqvae(likelihood, activation, hidden=hidden, beta_commit=beta_commit)
+    differences are the encoder's gradient, whichever way the codebook learns."""
+    model = small_vqvae(likelihood, activation, hidden=hidden, beta_commit=beta_commit, update=update)
     x = small_batch(likelihood, rng)
     assert code_margin(model, x) > 1e-3
     analytic = analytic_grads(model, x)
@@ -145,6 +149,50 @@ def test_loss_is_recon_plus_one_plus_beta_times_the_squared_distance(rng):
     recon, kl = model.terms(x)
     assert float(recon.mean()) == pytest.approx(float(info["recon"]), abs=1e-12)
     np.testing.assert_allclose(kl, SLOTS * math.log(CODES))
+
+
+def test_ema_mode_drops_the_codebook_term_and_leaves_the_codebook_to_the_update(rng):
+    model = small_vqvae(beta_commit=0.4, update="ema")
+    x = small_batch("bernoulli", rng)
+    loss, grads, info = model.loss_and_grads(x)
+    assert abs(float(loss) - (float(info["recon"]) + 0.4 * float(info["vq"]))) < 1e-12
+    assert abs(float(model.loss(x)) - float(loss)) < 1e-12
+    assert np.all(grads["quantizer.codebook"] == 0)
+
+
+def test_one_ema_update_follows_the_formula(rng):
+    gamma = 0.9
+    model = VQVAE(INPUT, HIDDEN, n_slots=SLOTS, slot_dim=DIM, n_codes=CODES, restart_every=0,
+                  codebook_update="ema", ema_decay=gamma, dtype="float64")
+    counts0 = model.buffers["ema_counts"].copy()
+    sums0 = model.buffers["ema_sums"].copy()
+    x = small_batch("bernoulli", rng)
+    model.loss_and_grads(x)
+    z_e = model._z_e(x).reshape(-1, DIM)
+    codes = model.quantizer.codes.reshape(-1)
+    model.after_step()
+    for k in range(CODES):
+        mine = codes == k
+        n_k, s_k = mine.sum(), z_e[mine].sum(axis=0)
+        expected_n = gamma * counts0[k] + (1 - gamma) * n_k
+        expected_s = gamma * sums0[k] + (1 - gamma) * s_k
+        assert model.buffers["ema_counts"][k] == pytest.approx(expected_n, rel=1e-12)
+        np.testing.assert_allclose(model.buffers["ema_sums"][k], expected_s, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(model.params["quantizer.codebook"][k], expected_s / (expected_n + 1e-5),
+                                   rtol=1e-12)
+
+
+def test_ema_moves_each_used_code_to_the_mean_of_its_encoder_outputs(rng):
+    model = small_vqvae(update="ema")
+    x = small_batch("bernoulli", rng)
+    for _ in range(3000):   # the same batch: the assignments settle, the means converge
+        model.loss_and_grads(x)
+        model.after_step()
+    z_e = model._z_e(x).reshape(-1, DIM)
+    codes = model.encode(x).reshape(-1)
+    for k in np.unique(codes):
+        np.testing.assert_allclose(model.params["quantizer.codebook"][k], z_e[codes == k].mean(axis=0),
+                                   atol=1e-4)
 
 
 def test_codes_are_counted_and_usage_reports_perplexity_and_dead_codes(rng):
@@ -263,7 +311,9 @@ def test_buffers_of_another_shape_are_refused(rng):
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(n_codes=1), "n_codes >= 2"), (dict(n_slots=0), "n_slots >= 1"),
-    (dict(beta_commit=-1.0), "beta_commit must be >= 0"), (dict(restart_every=-1), "restart_every")])
+    (dict(beta_commit=-1.0), "beta_commit must be >= 0"), (dict(restart_every=-1), "restart_every"),
+    (dict(codebook_update="kmeans"), "codebook_update must be 'ema' or 'gradient'"),
+    (dict(ema_decay=1.0), r"ema_decay must be in \(0, 1\)")])
 def test_bad_sizes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VQVAE(INPUT, HIDDEN, **kwargs)
