@@ -325,12 +325,17 @@ class VQVAE(_Model):
             return np.full((self.n_slots, self.n_codes), 1.0 / self.n_codes)
         return counts / counts.sum(axis=1, keepdims=True)
 
-    def sample_codes(self, n: int):
-        """n code sequences (n, D), each slot drawn independently from the prior."""
+    def sample_codes(self, n: int, rng=None):
+        """n code sequences (n, D), each slot drawn independently from the prior.
+
+        rng: a NumPy Generator (default: the model's backend generator)."""
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         cdf = np.cumsum(self.prior(), axis=1)                     # (D, K)
-        u = self.backend.to_numpy(self.backend.random((int(n), self.n_slots))).astype(np.float64)
+        if rng is not None:
+            u = rng.random((int(n), self.n_slots))
+        else:
+            u = self.backend.to_numpy(self.backend.random((int(n), self.n_slots))).astype(np.float64)
         codes = (u[:, :, None] >= cdf[None, :, :]).sum(axis=2)   # inverse CDF: first k with cdf > u
         return np.minimum(codes, self.n_codes - 1)              # cdf[-1] may round below 1
 
