@@ -49,6 +49,8 @@ class ConditionalVAE(VAE):
     Labels are integers in [0, n_classes), one per example: shape (batch,).
     """
 
+    conditional = True  # training and evaluation pass the labels (numpy_vae/train.py)
+
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, n_classes=10,
                  likelihood="bernoulli", activation="relu", backend=None,
                  dtype="float32", seed=0):
