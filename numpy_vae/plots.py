@@ -302,7 +302,7 @@ def plot_all(model, history, x_test, y_test, run_dir) -> list[Path]:
         paths.append(plot_style_transfer(model, x_test, y_test, run_dir / FIGURE_NAMES["style_transfer"]))
     if history:
         paths.append(plot_loss_curves(history, run_dir / FIGURE_NAMES["loss_curves"]))
-    if model.latent_dim == 2:
+    if model.latent_dim == 2 and _kind(model) not in ("cvae", "vqvae"):  # z ~ N(0, I), no label
         paths.append(plot_latent_scatter(model, x_test, y_test, run_dir / FIGURE_NAMES["latent_scatter"]))
         paths.append(plot_latent_manifold(model, run_dir / FIGURE_NAMES["latent_manifold"]))
     return paths
