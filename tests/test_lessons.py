@@ -42,6 +42,7 @@ FIGURES = {
     "12_faster_and_convolutional.py": ["12_backend_timings.png"]
                                       + (["12_conv_reconstructions.png"] if CONV_AVAILABLE else []),
     "14_asking_for_a_digit.py": ["14_digit_grid.png", "14_style_transfer.png"],
+    "15_discrete_latents.py": ["15_nearest_codes.png", "15_reconstructions.png", "15_prior_samples.png"],
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
