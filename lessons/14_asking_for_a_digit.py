@@ -45,7 +45,7 @@ from numpy_vae.cvae import ConditionalVAE
 
 settings = setup("Lesson 14: asking for a digit")
 data = load_digits(settings)
-epochs = settings.pick(5, 10)
+epochs = 5  # in both modes: quick mode has 5,000 training images, full mode 60,000
 hidden, latent = settings.pick((128,), (400,)), settings.pick(4, 20)
 batch_size, lr = settings.pick(50, 100), settings.pick(2e-3, 1e-3)  # quick: more, bolder steps
 

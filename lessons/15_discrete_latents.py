@@ -48,7 +48,7 @@ from numpy_vae.vqvae import VQVAE, perplexity
 
 settings = setup("Lesson 15: discrete latents")
 data = load_digits(settings)
-epochs = settings.pick(5, 10)
+epochs = 5  # in both modes: quick mode has 5,000 training images, full mode 60,000
 hidden = settings.pick((128,), (400,))
 batch_size, lr = settings.pick(50, 100), settings.pick(2e-3, 1e-3)
 
