@@ -13,7 +13,8 @@ of shape (batch, input_dim):
 
 recon = -log p(x | z_q) is one of the VAE's likelihoods.  The encoder's
 gradient arrives through the straight-through estimator; the codebook
-learns from the codebook term alone (numpy_vae/quantize.py derives both).
+learns from the codebook term alone, or as running means (below;
+numpy_vae/quantize.py derives the gradients).
 
 Rate.  The code of one image is D symbols of log2 K bits: D log2 K bits at
 most (96 bits for D = 16, K = 64).  Read as a VAE with the uniform prior
@@ -27,7 +28,10 @@ How the codebook learns, ``codebook_update``:
   With Adam every parameter moves about lr per step, whatever its
   gradient, while an encoder output, a sum over hundreds of weights, can
   move hundreds of times faster: the encoder outputs run away from the
-  codes early in training and the commitment term ends up huge.
+  codes early in training and the commitment term ends up huge (in one
+  trial of ours, 784-256 and D 8, d 4, K 256 on 5,000 digits: mean |z_e|
+  47 against codes of 0.01 after one epoch, a mean squared distance of
+  17,000).
 - "ema" (the paper's appendix A.1, the default): the codebook term leaves
   the loss, and after every step each code is set to the running mean of
   the encoder outputs that chose it,
@@ -35,17 +39,19 @@ How the codebook learns, ``codebook_update``:
       S_k <- gamma S_k + (1 - gamma) sum of those z_e
       e_k  = S_k / (N_k + 1e-5)
   with gamma = ``ema_decay`` (0.99); N and S start at 1 and the initial
-  codebook, so an unused code stays where it is, then slowly shrinks to 0.
+  codebook, so an unused code stays where it is for about a thousand steps
+  (until gamma^t nears 1e-5), then shrinks towards 0.
   The codebook's gradient is then zero, and the optimizer leaves it alone.
 
-Dead codes.  Codes that no encoder output is nearest to get no gradient
-(the codebook term only moves chosen codes) and stay unused for good.  The
+Dead codes.  Codes that no encoder output is nearest to are never moved
+(neither the codebook term nor the running means touch unchosen codes) and
+stay unused for good.  The
 remedy here is the random restart (as in Dhariwal et al. 2020, "Jukebox"):
 every ``restart_every`` training steps, ``after_step`` moves each code that
 no slot chose since the last restart onto a randomly picked encoder output
 of the latest batch, where it is certain to be chosen.  ``restart_every=0``
-turns it off.  Adam's running moments of a restarted row are kept; they
-decay within a few hundred steps.
+turns it off.  In "gradient" mode Adam's running moments of a restarted
+row are kept; they decay within a few hundred steps.
 
 Sampling needs a prior over codes.  ``fit_prior`` counts, slot by slot, how
 often each code is chosen on a data set (plus one, so no code has
