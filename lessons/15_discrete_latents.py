@@ -44,7 +44,7 @@ from _common import binarize_batch, claim, done, load_digits, savefig, setup, sh
 
 from numpy_vae import VAE, Adam, gradcheck
 from numpy_vae.quantize import VectorQuantize, nearest_codes
-from numpy_vae.vqvae import VQVAE, perplexity
+from numpy_vae.vqvae import VQVAE
 
 settings = setup("Lesson 15: discrete latents")
 data = load_digits(settings)
@@ -140,8 +140,8 @@ claim("the straight-through gradient equals finite differences of the surrogate 
 # costs its KL: with bits-back coding an image's z can be sent in
 # KL(q(z|x) || p(z)) nats on average (Hinton & van Camp 1993; Frey & Hinton
 # 1997), so KL / ln 2 is its rate in bits.  We train the VAE first, measure
-# its test KL, and give the VQ-VAE K = 64 codes and the D that comes
-# closest to the same number of bits.
+# its test KL, and give the VQ-VAE K = 512 codes (9 bits a slot) and the D
+# that comes closest to the same number of bits.
 
 # %%
 
@@ -150,6 +150,7 @@ def train(model, x, *, epochs, seed=0, log_usage=False):
     """Lesson 06's loop, plus the VQ-VAE's ``after_step`` (dead-code restarts)."""
     rng = np.random.default_rng(seed)
     opt = Adam(model.params, lr=lr, backend=model.backend)
+    usage = None
     for epoch in range(1, epochs + 1):
         t0, losses = time.time(), []
         order = rng.permutation(len(x))
@@ -164,6 +165,7 @@ def train(model, x, *, epochs, seed=0, log_usage=False):
             usage = model.usage()  # counted over this epoch's training steps, then reset
             line += f", perplexity {usage['perplexity']:.1f}, dead codes {usage['dead_codes']}"
         print(line + f"  [{time.time() - t0:.1f} s]")
+    return usage  # the last epoch's codebook usage (VQ-VAE with log_usage)
 
 
 x_test = data.x_test_bin
@@ -174,17 +176,17 @@ eps = np.random.default_rng(0).standard_normal((len(x_test), vae.latent_dim)).as
 vae_recon, vae_kl = (float(t.mean()) for t in vae.terms(x_test, eps))
 vae_bits = vae_kl / math.log(2)
 
-K = 64
+K = 512
 D = max(1, round(vae_bits / math.log2(K)))
 vq = VQVAE(hidden_dims=hidden, n_slots=D, slot_dim=4, n_codes=K, restart_every=50, seed=0)
 print(vq)
-train(vq, data.x_train, epochs=epochs, log_usage=True)
+last_usage = train(vq, data.x_train, epochs=epochs, log_usage=True)
 vq_recon = float(vq.terms(x_test)[0].mean())
 vq_bits = D * math.log2(K)
 print(f"\nGaussian VAE: KL {vae_kl:.2f} nats = {vae_bits:.1f} bits, reconstruction {vae_recon:.2f} nats")
 print(f"VQ-VAE:       D = {D} slots x log2 {K} = {vq_bits:.0f} bits, reconstruction {vq_recon:.2f} nats")
-claim("the VQ-VAE's code has about as many bits as the VAE's KL (within 3 bits, half a slot)",
-      abs(vq_bits - vae_bits) <= 3, f"{vq_bits:.0f} vs {vae_bits:.1f} bits")
+claim("the VQ-VAE's code has about as many bits as the VAE's KL (within 4.5 bits, half a slot)",
+      abs(vq_bits - vae_bits) <= 4.5, f"{vq_bits:.0f} vs {vae_bits:.1f} bits")
 
 # %% [markdown]
 # ## 4. Codebook usage and dead codes
@@ -201,27 +203,21 @@ claim("the VQ-VAE's code has about as many bits as the VAE's KL (within 3 bits, 
 # al. 2020): every 50 training steps, each code that no slot chose since the
 # last restart is moved onto an encoder output of the latest batch, where
 # it is certain to be chosen (`VQVAE.restart_dead_codes`).  We train the
-# same VQ-VAE again without restarts and count both on the test digits.
+# same VQ-VAE again without restarts and compare the codebook usage of
+# both over their last epoch of training (D slots of every training image).
 
 # %%
 vq_plain = VQVAE(hidden_dims=hidden, n_slots=D, slot_dim=4, n_codes=K, restart_every=0, seed=0)
 print(vq_plain, "(no restarts)")
-train(vq_plain, data.x_train, epochs=epochs, log_usage=True)
-
-
-def test_usage(model):
-    counts = np.bincount(model.encode(x_test).reshape(-1), minlength=model.n_codes)
-    return perplexity(counts), int((counts == 0).sum())
-
-
-with_p, with_dead = test_usage(vq)
-plain_p, plain_dead = test_usage(vq_plain)
+plain_usage = train(vq_plain, data.x_train, epochs=epochs, log_usage=True)
+with_p, with_dead = last_usage["perplexity"], last_usage["dead_codes"]
+plain_p, plain_dead = plain_usage["perplexity"], plain_usage["dead_codes"]
 plain_recon = float(vq_plain.terms(x_test)[0].mean())
 print(f"{'':18s} {'dead codes':>10s} {'perplexity':>10s} {'recon':>8s}")
 print(f"{'with restarts':18s} {with_dead:10d} {with_p:10.1f} {vq_recon:8.2f}")
 print(f"{'without restarts':18s} {plain_dead:10d} {plain_p:10.1f} {plain_recon:8.2f}")
-claim("without restarts, part of the codebook is dead on the test digits",
-      plain_dead > 0, f"{plain_dead} of {K} codes never chosen")
+claim("without restarts, part of the codebook is dead",
+      plain_dead > 0, f"{plain_dead} of {K} codes never chosen in the last epoch")
 claim("restarts leave fewer dead codes and a higher perplexity",
       with_dead < plain_dead and with_p > plain_p,
       f"dead {with_dead} vs {plain_dead}, perplexity {with_p:.1f} vs {plain_p:.1f}")
@@ -260,7 +256,13 @@ print(f"in this run {better} reconstructs the test digits better: -log p(x | z) 
 # digit are not independent -- the code in one slot says a lot about the
 # code in the next.  We compare two priors on the *test* digits' codes: the
 # independent one, and the next simplest, a chain p(k_j | k_{j-1}) fitted
-# the same way (counts plus one).  If the chain assigns the test codes a
+# from counts of neighbouring pairs.  With K = 512 most pairs are never seen
+# in training, so each row of counts gets ALPHA = 20 pseudo-counts spread as
+# the independent prior p_j spreads them:
+#
+#     p(k_j = b | k_{j-1} = a) = (count(a, b) + ALPHA p_j(b)) / (count(a) + ALPHA)
+#
+# (a row seen rarely falls back on the independent prior).  If the chain assigns the test codes a
 # higher likelihood, the slots depend on each other, and the independent
 # prior throws that away: its samples mix slots from different digits.
 
@@ -270,12 +272,13 @@ test_codes = vq.encode(x_test)
 vq.fit_prior(data.x_train)
 independent = float(vq.log_prior(test_codes).mean())
 
-pair_counts = np.ones((D, K, K))        # slot j's code given slot j-1's, plus one
+ALPHA = 20.0
+prior = vq.prior()                      # (D, K), the independent prior p_j
+chain = np.log(prior[0][test_codes[:, 0]])
 for j in range(1, D):
-    np.add.at(pair_counts[j], (train_codes[:, j - 1], train_codes[:, j]), 1)
-chain = np.log(vq.prior()[0][test_codes[:, 0]])
-for j in range(1, D):
-    conditional = pair_counts[j] / pair_counts[j].sum(axis=1, keepdims=True)
+    pairs = np.zeros((K, K))            # pairs[a, b]: slot j-1 had code a and slot j code b
+    np.add.at(pairs, (train_codes[:, j - 1], train_codes[:, j]), 1)
+    conditional = (pairs + ALPHA * prior[j][None, :]) / (pairs.sum(axis=1, keepdims=True) + ALPHA)
     chain = chain + np.log(conditional[test_codes[:, j - 1], test_codes[:, j]])
 chain = float(chain.mean())
 print(f"log-likelihood of the test codes: independent slots {independent:.2f} nats, "
