@@ -257,12 +257,14 @@ print(f"in this run {better} reconstructs the test digits better: -log p(x | z) 
 # code in the next.  We compare two priors on the *test* digits' codes: the
 # independent one, and the next simplest, a chain p(k_j | k_{j-1}) fitted
 # from counts of neighbouring pairs.  With K = 512 most pairs are never seen
-# in training, so each row of counts gets ALPHA = 20 pseudo-counts spread as
+# in training, so each row of counts gets alpha pseudo-counts spread as
 # the independent prior p_j spreads them:
 #
-#     p(k_j = b | k_{j-1} = a) = (count(a, b) + ALPHA p_j(b)) / (count(a) + ALPHA)
+#     p(k_j = b | k_{j-1} = a) = (count(a, b) + alpha p_j(b)) / (count(a) + alpha)
 #
-# (a row seen rarely falls back on the independent prior).  If the chain assigns the test codes a
+# (a row seen rarely falls back on the independent prior; alpha -> infinity
+# is the independent prior itself).  alpha is chosen from 1, 10, ..., 10^5
+# on the last tenth of the training codes, counted from the rest.  If the chain assigns the test codes a
 # higher likelihood, the slots depend on each other, and the independent
 # prior throws that away: its samples mix slots from different digits.
 
@@ -272,15 +274,25 @@ test_codes = vq.encode(x_test)
 vq.fit_prior(data.x_train)
 independent = float(vq.log_prior(test_codes).mean())
 
-ALPHA = 20.0
 prior = vq.prior()                      # (D, K), the independent prior p_j
-chain = np.log(prior[0][test_codes[:, 0]])
-for j in range(1, D):
-    pairs = np.zeros((K, K))            # pairs[a, b]: slot j-1 had code a and slot j code b
-    np.add.at(pairs, (train_codes[:, j - 1], train_codes[:, j]), 1)
-    conditional = (pairs + ALPHA * prior[j][None, :]) / (pairs.sum(axis=1, keepdims=True) + ALPHA)
-    chain = chain + np.log(conditional[test_codes[:, j - 1], test_codes[:, j]])
-chain = float(chain.mean())
+
+
+def chain_log_likelihood(fit_codes, codes, alpha):
+    """Mean log p(codes) under the chain counted from fit_codes (nats per image)."""
+    logp = np.log(prior[0][codes[:, 0]])
+    for j in range(1, D):
+        pairs = np.zeros((K, K))        # pairs[a, b]: slot j-1 had code a and slot j code b
+        np.add.at(pairs, (fit_codes[:, j - 1], fit_codes[:, j]), 1)
+        conditional = (pairs + alpha * prior[j][None, :]) / (pairs.sum(axis=1, keepdims=True) + alpha)
+        logp = logp + np.log(conditional[codes[:, j - 1], codes[:, j]])
+    return float(logp.mean())
+
+
+split = len(train_codes) * 9 // 10
+alphas = [10.0 ** e for e in range(6)]
+alpha = max(alphas, key=lambda a: chain_log_likelihood(train_codes[:split], train_codes[split:], a))
+chain = chain_log_likelihood(train_codes, test_codes, alpha)
+print(f"alpha chosen on held-out training codes: {alpha:g}")
 print(f"log-likelihood of the test codes: independent slots {independent:.2f} nats, "
       f"chain over slots {chain:.2f} nats, uniform {-D * math.log(K):.2f} nats")
 claim("the fitted independent prior beats the uniform one on the test codes",
