@@ -18,7 +18,6 @@ from numpy_vae.factory import build_model
 from numpy_vae.optim import SGD, Adam
 
 
-
 def load_params(model, params: dict) -> None:
     """Copy ``params`` into ``model.params`` in place, after checking names and shapes.
 
@@ -43,6 +42,22 @@ def load_params(model, params: dict) -> None:
         target[...] = model.backend.asarray(params[name], dtype=target.dtype)
 
 
+def load_buffers(model, buffers: dict) -> None:
+    """Copy saved ``buffers`` into ``model.buffers`` in place, checking names and shapes.
+
+    A model without buffers takes a checkpoint without them (the VAEs)."""
+    own = getattr(model, "buffers", {})
+    if set(own) != set(buffers):
+        raise CheckpointError(f"the checkpoint's buffers ({', '.join(sorted(buffers)) or 'none'}) "
+                              f"do not fit this model's ({', '.join(sorted(own)) or 'none'})")
+    for name, target in own.items():
+        if tuple(buffers[name].shape) != tuple(target.shape):
+            raise CheckpointError(f"checkpoint has buffer {name} of shape {tuple(buffers[name].shape)}, "
+                                  f"this model expects {tuple(target.shape)}")
+    for name, target in own.items():
+        target[...] = model.backend.xp.asarray(buffers[name], dtype=target.dtype)
+
+
 def load_model(path_or_run_dir, backend=None):
     """Rebuild the model a checkpoint was saved from; returns (model, checkpoint).
 
@@ -55,6 +70,7 @@ def load_model(path_or_run_dir, backend=None):
         raise CheckpointError(f"{checkpoint.path}: cannot rebuild its model from the saved "
                               f"config {json.dumps(checkpoint.config)} ({err})") from None
     load_params(model, checkpoint.params)
+    load_buffers(model, checkpoint.buffers)
     return model, checkpoint
 
 
@@ -79,5 +95,5 @@ def build_optimizer(settings: dict, params: dict, backend):
 
 
 __all__ = ["Checkpoint", "CheckpointError", "CHECKPOINT_NAME", "save_checkpoint",
-           "load_checkpoint", "load_params", "load_model", "build_optimizer",
+           "load_checkpoint", "load_params", "load_buffers", "load_model", "build_optimizer",
            "resolve_checkpoint_path"]

@@ -42,6 +42,7 @@ FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"  # its name inside a run folder
 
 _PARAMS = "params/"
+_BUFFERS = "buffers/"  # state that is not a parameter (a VQ-VAE's code counts)
 _OPTIMIZER = "optimizer/"
 _META = "meta"
 
@@ -56,6 +57,8 @@ class Checkpoint:
 
     config : dict          the model config (``model.config``), for build_model
     params : dict          name -> array, the keys and shapes of ``model.params``
+    buffers : dict         name -> array, ``model.buffers`` (state that is not a
+                           parameter, e.g. a VQ-VAE's code counts; empty for most models)
     optimizer : dict|None  {"name": "adam", "lr": ..., ..., "t": steps taken,
                             "state": {"m.encoder.0.W": array, ...}}
     epoch : int            epochs completed when it was written
@@ -66,6 +69,7 @@ class Checkpoint:
 
     config: dict
     params: dict
+    buffers: dict = field(default_factory=dict)
     optimizer: dict | None = None
     epoch: int = 0
     rng_states: dict = field(default_factory=dict)
@@ -98,6 +102,7 @@ def save_checkpoint(path, model, optimizer=None, *, epoch: int = 0,
     path = Path(path)
     to_numpy = model.backend.to_numpy
     arrays = {_PARAMS + name: to_numpy(p) for name, p in model.params.items()}
+    arrays.update({_BUFFERS + name: to_numpy(b) for name, b in getattr(model, "buffers", {}).items()})
     optimizer_meta = None
     if optimizer is not None:
         state = optimizer.state_dict()
@@ -187,14 +192,15 @@ def load_checkpoint(path_or_run_dir) -> Checkpoint:
 
     meta = _read_meta(arrays, path)
     params = {k[len(_PARAMS):]: a for k, a in arrays.items() if k.startswith(_PARAMS)}
+    buffers = {k[len(_BUFFERS):]: a for k, a in arrays.items() if k.startswith(_BUFFERS)}
     optimizer = meta.get("optimizer")
     if optimizer is not None:
         optimizer = dict(optimizer, state={k[len(_OPTIMIZER):]: a for k, a in arrays.items()
                                            if k.startswith(_OPTIMIZER)})
-    for name, a in {**params, **(optimizer or {}).get("state", {})}.items():
+    for name, a in {**params, **buffers, **(optimizer or {}).get("state", {})}.items():
         if a.dtype.kind not in "fiu":
             raise CheckpointError(f"{path}: array {name!r} has type {a.dtype}, expected numbers")
-    return Checkpoint(config=meta["config"], params=params, optimizer=optimizer,
+    return Checkpoint(config=meta["config"], params=params, buffers=buffers, optimizer=optimizer,
                       epoch=int(meta.get("epoch", 0)), rng_states=meta.get("rng_states", {}),
                       options=meta.get("options", {}), path=path)
 

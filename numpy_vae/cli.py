@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", default=None, metavar="FILE.png",
                         help="where to write (default: RUN/samples-seed<seed>.png)")
     sample.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the draws of z")
+    sample.add_argument("--label", type=_non_negative_int, default=None,
+                        help="a conditional VAE's digit to draw (default: 0, 1, ..., 9 in turn)")
     _add_backend_option(sample)
     sample.set_defaults(func=_cmd_sample, parser=sample)
 
@@ -267,13 +269,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model_options(parser, with_dtype=True):
     group = parser.add_argument_group("model")
-    group.add_argument("--model", choices=("mlp", "conv"), default="mlp",
-                       help="MLP encoder/decoder, or the convolutional one")
+    group.add_argument("--model", choices=("mlp", "conv", "cvae", "vqvae"), default="mlp",
+                       help="MLP encoder/decoder, the convolutional one, the conditional VAE "
+                            "(the digit's label enters both networks), or the VQ-VAE (discrete codes)")
     group.add_argument("--hidden-dims", type=_int_list, default="400", metavar="N[,N...]",
                        help="hidden layer widths of the MLP (the decoder mirrors them)")
     group.add_argument("--channels", type=_int_list, default="32,64", metavar="C1,C2",
                        help="feature maps of the two convolutions (--model conv)")
-    group.add_argument("--latent-dim", type=_positive_int, default=20, help="size of z")
+    group.add_argument("--latent-dim", type=_positive_int, default=20,
+                       help="size of z (not for --model vqvae: D * d there)")
+    group.add_argument("--n-slots", type=_positive_int, default=16, metavar="D",
+                       help="--model vqvae: code symbols per image")
+    group.add_argument("--slot-dim", type=_positive_int, default=8, metavar="d",
+                       help="--model vqvae: size of each slot and codebook vector")
+    group.add_argument("--n-codes", type=_positive_int, default=64, metavar="K",
+                       help="--model vqvae: codebook size (each slot is one of K codes, log2 K bits)")
+    group.add_argument("--beta-commit", type=_non_negative_float, default=0.25,
+                       help="--model vqvae: weight of the commitment term")
+    group.add_argument("--codebook-update", choices=("ema", "gradient"), default="ema",
+                       help="--model vqvae: codes as running means of their encoder outputs "
+                            "(ema), or trained by the optimizer on the codebook term (gradient)")
+    group.add_argument("--restart-every", type=_non_negative_int, default=100, metavar="STEPS",
+                       help="--model vqvae: move codes unused for this many steps onto encoder "
+                            "outputs (0: never)")
     group.add_argument("--likelihood", choices=LIKELIHOOD_CHOICES, default="bernoulli",
                        help="the decoder's distribution p(x|z)")
     group.add_argument("--activation", choices=ACTIVATION_CHOICES, default="relu",
@@ -308,6 +326,15 @@ def _model_config(args, dtype, parser) -> dict:
             parser.error(f"argument --channels: the convolutional model needs two numbers "
                          f"C1,C2, got {_dims_text(args.channels)!r}")
         return dict(config, model="conv", input_dim=784, channels=list(args.channels))
+    if args.model == "cvae":
+        return dict(config, model="cvae", input_dim=784, hidden_dims=list(args.hidden_dims),
+                    n_classes=10)
+    if args.model == "vqvae":
+        del config["latent_dim"]
+        return dict(config, model="vqvae", input_dim=784, hidden_dims=list(args.hidden_dims),
+                    n_slots=args.n_slots, slot_dim=args.slot_dim, n_codes=args.n_codes,
+                    beta_commit=args.beta_commit, restart_every=args.restart_every,
+                    codebook_update=args.codebook_update)
     return dict(config, model="vae", input_dim=784, hidden_dims=list(args.hidden_dims))
 
 
@@ -319,7 +346,9 @@ _IWAE_TIMING = ("  Measured on a shared 2-core machine, Numba backend,\n"
 
 
 # options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
-_FIXED_WHEN_RESUMING = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--likelihood",
+_FIXED_WHEN_RESUMING = ("--model", "--hidden-dims", "--channels", "--latent-dim", "--n-slots",
+                        "--slot-dim", "--n-codes", "--beta-commit", "--codebook-update",
+                        "--restart-every", "--likelihood",
                         "--activation", "--dtype", "--batch-size", "--lr", "--kl-warmup",
                         "--binarize", "--seed", "--subset", "--run-dir", "--recipe", "--objective",
                         "--k")
@@ -357,6 +386,9 @@ def _cmd_train(args, parser, argv) -> int:
         parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
     if args.objective == "iwae" and args.kl_warmup > 0:
         parser.error("--kl-warmup scales the KL term, which the IWAE objective does not have")
+    if args.objective == "iwae" and args.model in ("cvae", "vqvae"):
+        parser.error(f"--objective iwae trains --model mlp or conv; --model {args.model} trains "
+                     f"on its own loss (see numpy_vae/{args.model}.py)")
     if args.recipe is not None:
         config, recipe_options = _recipe(args, parser, argv)
     else:
@@ -459,6 +491,9 @@ def _train(trainer, data, quiet) -> int:
         print(f"test negative ELBO after epoch {last['epoch']}: {last['test_nelbo']:.2f} nats per "
               f"image (recon {last['test_recon']:.2f} + KL {last['test_kl']:.2f}); median epoch "
               f"{statistics.median(times):.2f} s; run folder {trainer.run_dir}")
+        if "perplexity" in last:
+            print(f"codebook over the last epoch: perplexity {last['perplexity']:.1f} of "
+                  f"{model.n_codes} codes, {last['dead_codes']} dead")
     return 0
 
 
@@ -477,8 +512,8 @@ def _load_test_set(checkpoint, model, data_dir, quiet):
 
 def _cmd_evaluate(args, parser, argv) -> int:
     from numpy_vae.checkpoint import load_model
-    from numpy_vae.evaluate import active_units, iwae_nll, negative_elbo, protocol
     from numpy_vae.dataset import TEST_BINARIZE_SEED
+    from numpy_vae.evaluate import NO_IWAE, active_units, iwae_nll, negative_elbo, protocol
 
     model, checkpoint = load_model(args.run, backend=args.backend)
     data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
@@ -490,22 +525,27 @@ def _cmd_evaluate(args, parser, argv) -> int:
     about = protocol(model.config.get("likelihood", "bernoulli"), binarize, TEST_BINARIZE_SEED)
     print(f"test set: {len(data.x_test)} images, binarize={binarize}")
     print(f"protocol: {about['note']}")
-    record = {"protocol": about["protocol"], "comparable_with_papers": about["comparable"],"checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch,
+    record = {"protocol": about["protocol"], "comparable_with_papers": about["comparable"],
+              "checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch,
               "backend": model.backend.name, "seed": args.seed, "test_images": len(data.x_test)}
 
+    y = data.y_test if getattr(model, "conditional", False) else None
     start = time.perf_counter()
-    elbo = negative_elbo(model, x, batch_size=args.batch_size, seed=args.seed)
+    elbo = negative_elbo(model, x, batch_size=args.batch_size, seed=args.seed, y=y)
     seconds = time.perf_counter() - start
     print(f"test negative ELBO: {elbo['nelbo']:.2f} nats per image (recon {elbo['recon']:.2f} "
           f"+ KL {elbo['kl']:.2f}; one sampled z per image)  {seconds:.1f} s")
     record.update(test_nelbo=elbo["nelbo"], test_recon=elbo["recon"], test_kl=elbo["kl"],
                   nelbo_time_s=round(seconds, 3))
-    if model.config.get("model") != "autoencoder" and len(data.x_test) >= 2:
+    if model.config.get("model", "vae") in ("vae", "conv") and len(data.x_test) >= 2:
         units = active_units(model, x, batch_size=args.batch_size)["active_units"]
         print(f"active units: {units} of {model.latent_dim} (Var_x E_q[z_u] > 0.01 over the test images)")
         record["active_units"] = units
 
-    if args.iwae_k > 0:
+    kind = model.config.get("model", "vae")
+    if args.iwae_k > 0 and kind in NO_IWAE:
+        print(f"no IWAE bound for a {kind} model: {NO_IWAE[kind]}")
+    elif args.iwae_k > 0:
         start = time.perf_counter()
         bound = iwae_nll(model, x, args.iwae_k, seed=args.seed, max_rows=args.max_rows,
                          progress=not args.quiet)
@@ -537,7 +577,15 @@ def _cmd_sample(args, parser, argv) -> int:
                                           f"(install it with: {plots.INSTALL_HINT})")
     model, checkpoint = load_model(args.run, backend=args.backend)
     out = Path(args.out) if args.out else checkpoint.path.parent / f"samples-seed{args.seed}.png"
-    path = plots.plot_samples(model, out, n=args.n, seed=args.seed)
+    if args.label is not None:
+        if not getattr(model, "conditional", False):
+            parser.error(f"--label needs a conditional VAE (--model cvae); {args.run} holds a "
+                         f"{model.config.get('model', 'vae')!r} model")
+        if args.label >= model.n_classes:
+            parser.error(f"--label must be below {model.n_classes}, got {args.label}")
+        if args.out is None:
+            out = checkpoint.path.parent / f"samples-label{args.label}-seed{args.seed}.png"
+    path = plots.plot_samples(model, out, n=args.n, seed=args.seed, label=args.label)
     print(f"wrote {args.n} samples to {path}")
     return 0
 
@@ -564,6 +612,9 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     from numpy_vae import gradcheck
     from numpy_vae.factory import build_model
 
+    if args.model in ("cvae", "vqvae"):
+        parser.error(f"gradcheck checks --model mlp and conv; the gradient checks of --model "
+                     f"{args.model} are tests/test_{args.model}.py (run them with pytest)")
     if args.objective == "elbo" and args.k != 1:
         parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
     if args.objective == "iwae" and args.beta != 1:

@@ -65,17 +65,23 @@ from tqdm import tqdm
 
 from numpy_vae.backend import get_backend
 
+NO_IWAE = {"cvae": "it would need the labels", "vqvae": "its code is discrete: the negative ELBO "
+           "with the uniform prior, recon + D log K, is its bound"}
 DEFAULT_MAX_ROWS = 8192  # decoder rows at a time: ~25 MB per (rows, 784) float32 array
 
 
-def negative_elbo(model, x, *, batch_size: int = 1000, seed: int = 0) -> dict:
+def negative_elbo(model, x, *, batch_size: int = 1000, seed: int = 0, y=None) -> dict:
     """The negative ELBO of ``x``, one sampled z per image, in nats per image.
 
     x : (N, input_dim) array (NumPy or the model's backend)
+    y : (N,) labels, for a conditional VAE: then it is the negative
+        conditional ELBO, a bound on -log p(x | y)
     Returns {"nelbo": ..., "recon": ..., "kl": ...} (floats, means over the N
     images, nelbo = recon + kl).
     """
     _check_data(x)
+    if getattr(model, "conditional", False) and y is None:
+        raise ValueError("a conditional VAE is evaluated with the labels: pass y")
     noise = _noise_source(model, seed)
     xp = model.backend.xp
     recon_sum = xp.zeros((), dtype=np.float64)
@@ -83,7 +89,10 @@ def negative_elbo(model, x, *, batch_size: int = 1000, seed: int = 0) -> dict:
     for start in range(0, len(x), batch_size):
         xb = model.backend.asarray(x[start:start + batch_size])
         eps = noise.standard_normal((len(xb), model.latent_dim))
-        recon, kl = model.terms(xb, eps)
+        if y is None:
+            recon, kl = model.terms(xb, eps)
+        else:
+            recon, kl = model.terms(xb, y[start:start + batch_size], eps)
         recon_sum += recon.sum(dtype=np.float64)
         kl_sum += kl.sum(dtype=np.float64)
     recon_mean, kl_mean = float(recon_sum) / len(x), float(kl_sum) / len(x)
@@ -165,6 +174,10 @@ def iwae_log_likelihood(model, x, k: int = 5000, *, seed: int = 0,
     reference ``log_weights`` instead of ``log_weights_batched``.
     """
     _check_data(x)
+    kind = model.config.get("model", "vae")
+    if kind in NO_IWAE:
+        raise ValueError(f"the IWAE bound is implemented for the Gaussian VAEs, not for a {kind} "
+                         f"({NO_IWAE[kind]})")
     if k < 1:
         raise ValueError(f"the number of importance samples k must be at least 1, got {k}")
     if max_rows < 1:

@@ -9,9 +9,12 @@ find one: a new model joins by adding its class to ``MODEL_KINDS``.
 from __future__ import annotations
 
 from numpy_vae.conv_vae import ConvVAE
+from numpy_vae.cvae import ConditionalVAE
 from numpy_vae.models import VAE, Autoencoder
+from numpy_vae.vqvae import VQVAE
 
-MODEL_KINDS = {"vae": VAE, "autoencoder": Autoencoder, "conv": ConvVAE}
+MODEL_KINDS = {"vae": VAE, "autoencoder": Autoencoder, "conv": ConvVAE,
+               "cvae": ConditionalVAE, "vqvae": VQVAE}
 
 
 def build_model(config: dict, backend=None):

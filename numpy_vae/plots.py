@@ -5,7 +5,9 @@
     plot_loss_curves       train and test negative ELBO, reconstruction and KL per epoch
     plot_latent_scatter    2-D latent models: mu(x) of the test set, coloured by digit
     plot_latent_manifold   2-D latent models: decode(z) over a grid of z
-    plot_all               all of the above into one folder
+    plot_digit_grid        conditional VAE: row = the digit asked for, column = one z
+    plot_style_transfer    conditional VAE: a test digit's z decoded with each label
+    plot_all               all of the above that fit the model, into one folder
 
 (Re)drawing the figures of a saved run is ``numpy-vae plot RUN`` (numpy_vae/cli.py).
 
@@ -35,7 +37,8 @@ except ImportError:  # the plot extra is not installed
 INSTALL_HINT = 'pip install "numpy-vae[plot]"'
 FIGURE_NAMES = {"reconstructions": "reconstructions.png", "samples": "samples.png",
                 "loss_curves": "loss_curves.png", "latent_scatter": "latent_scatter.png",
-                "latent_manifold": "latent_manifold.png"}
+                "latent_manifold": "latent_manifold.png", "digit_grid": "digit_grid.png",
+                "style_transfer": "style_transfer.png"}
 
 
 class PlotsUnavailableError(RuntimeError):
@@ -101,11 +104,17 @@ def _save(fig, path) -> Path:
 # The figures
 # --------------------------------------------------------------------------
 
+def _kind(model) -> str:
+    return model.config.get("model", "vae")
+
+
 def plot_reconstructions(model, x, path, labels=None, n: int = 10) -> Path:
-    """Inputs (top row) and their reconstructions decode(mu(x)) (bottom row).
+    """Inputs (top row) and their reconstructions (bottom row).
 
     x : (N, D) test images; with ``labels`` the first image of each digit is
-    shown (0 to 9), else the first n images.
+    shown (0 to 9), else the first n images.  A VAE shows decode(mu(x)), a
+    conditional VAE decode(mu(x, y), y) (``labels`` required), a VQ-VAE the
+    decoded nearest codes.
     """
     _require_matplotlib()
     x = np.asarray(x)
@@ -115,30 +124,95 @@ def plot_reconstructions(model, x, path, labels=None, n: int = 10) -> Path:
     else:
         picks = list(range(min(n, len(x))))
     inputs = x[picks]
-    outputs = model.backend.to_numpy(model.reconstruct(inputs))
+    if _kind(model) == "cvae":
+        if labels is None:
+            raise ValueError("a conditional VAE reconstructs with the labels: pass labels")
+        outputs = model.backend.to_numpy(model.reconstruct(inputs, labels[picks]))
+        what = "decode(mu(x, y), y)"
+    else:
+        outputs = model.backend.to_numpy(model.reconstruct(inputs))
+        what = "decode(nearest codes of x)" if _kind(model) == "vqvae" else "decode(mu(x))"
     grid = image_grid(np.concatenate([inputs, outputs]), rows=2, cols=len(picks))
     fig, ax = plt.subplots(figsize=(1.0 * len(picks), 2.4))
     _show_grid(ax, grid)
     side = _side(x.shape[1])
     ax.set_yticks([1 + side / 2, 2 + 1.5 * side], ["input", "output"], fontsize=9)
     ax.tick_params(axis="y", length=0)
-    ax.set_title("test images (top) and their reconstructions decode(mu(x)) (bottom)", fontsize=9)
+    ax.set_title(f"test images (top) and their reconstructions {what} (bottom)", fontsize=9)
     return _save(fig, path)
 
 
-def plot_samples(model, path, n: int = 64, seed: int = 0) -> Path:
-    """n images decode(z), z ~ N(0, I), in a square-ish grid (seeded)."""
+def plot_samples(model, path, n: int = 64, seed: int = 0, label=None) -> Path:
+    """n samples in a square-ish grid (seeded).
+
+    VAE: decode(z), z ~ N(0, I).  Conditional VAE: decode(z, label), every
+    sample the digit ``label`` (None: the labels 0, 1, ..., 9 in turn).
+    VQ-VAE: codes drawn from its prior over codes (``VQVAE.sample_codes``).
+    """
     _require_matplotlib()
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    kind = _kind(model)
+    if label is not None and kind != "cvae":
+        raise ValueError(f"--label needs a conditional VAE (--model cvae); this run's model is {kind!r}")
     rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, model.latent_dim))
-    images = model.backend.to_numpy(model.decode(model.backend.asarray(z)))
+    if kind == "vqvae":
+        images = model.backend.to_numpy(model.decode(model.sample_codes(n, rng=rng)))
+        title = f"{n} samples: codes drawn slot by slot from the fitted prior, decoded"
+    else:
+        z = model.backend.asarray(rng.standard_normal((n, model.latent_dim)))
+        if kind == "cvae":
+            labels = np.full(n, label) if label is not None else np.arange(n) % model.n_classes
+            images = model.backend.to_numpy(model.decode(z, labels))
+            asked = f"label {label}" if label is not None else "labels 0, 1, ... in turn"
+            title = f"{n} samples: decode(z, y), z ~ N(0, I), {asked}"
+        else:
+            images = model.backend.to_numpy(model.decode(z))
+            title = f"{n} samples: decode(z), z ~ N(0, I)"
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     fig, ax = plt.subplots(figsize=(0.6 * cols + 0.4, 0.6 * rows + 0.6))
     _show_grid(ax, image_grid(images, rows, cols))
-    ax.set_title(f"{n} samples: decode(z), z ~ N(0, I)", fontsize=9)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_digit_grid(model, path, seed: int = 0) -> Path:
+    """Conditional VAE: a grid of n_classes x 10; row c decodes with label c,
+    column j with the prior draw z_j, the same z all down the column."""
+    _require_matplotlib()
+    rng = np.random.default_rng(seed)
+    z = model.backend.asarray(rng.standard_normal((10, model.latent_dim)))
+    rows = [model.backend.to_numpy(model.decode(z, np.full(10, c))) for c in range(model.n_classes)]
+    fig, ax = plt.subplots(figsize=(6.4, 0.62 * model.n_classes + 0.6))
+    _show_grid(ax, image_grid(np.concatenate(rows), model.n_classes, 10))
+    side = _side(rows[0].shape[1])
+    ax.set_yticks([1 + (side + 1) * c + side / 2 for c in range(model.n_classes)],
+                  [str(c) for c in range(model.n_classes)], fontsize=9)
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylabel("label asked for")
+    ax.set_xlabel("one prior draw z per column")
+    ax.set_title("decode(z, y): row = label y, column = z", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_style_transfer(model, x, labels, path, n: int = 6) -> Path:
+    """Conditional VAE: n test digits of different classes; each one's mu(x, y)
+    decoded with every label, to the right of the digit itself."""
+    _require_matplotlib()
+    x, labels = np.asarray(x), np.asarray(labels)
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in np.unique(labels)][:n]
+    mu, _ = model.encode(x[picks], labels[picks])
+    rows = []
+    for i, pick in enumerate(picks):
+        decoded = model.backend.to_numpy(model.decode(mu[i:i + 1].repeat(model.n_classes, axis=0),
+                                                      np.arange(model.n_classes)))
+        rows.append(np.concatenate([x[pick:pick + 1], decoded]))
+    cols = model.n_classes + 1
+    fig, ax = plt.subplots(figsize=(0.62 * cols + 0.6, 0.62 * len(picks) + 0.7))
+    _show_grid(ax, image_grid(np.concatenate(rows), len(picks), cols))
+    ax.set_title("left: a test digit x with label y; then decode(mu(x, y), c) for c = 0, 1, ...",
+                 fontsize=9)
     return _save(fig, path)
 
 
@@ -225,9 +299,12 @@ def plot_all(model, history, x_test, y_test, run_dir) -> list[Path]:
     run_dir = Path(run_dir)
     paths = [plot_reconstructions(model, x_test, run_dir / FIGURE_NAMES["reconstructions"], y_test),
              plot_samples(model, run_dir / FIGURE_NAMES["samples"])]
+    if _kind(model) == "cvae":
+        paths.append(plot_digit_grid(model, run_dir / FIGURE_NAMES["digit_grid"]))
+        paths.append(plot_style_transfer(model, x_test, y_test, run_dir / FIGURE_NAMES["style_transfer"]))
     if history:
         paths.append(plot_loss_curves(history, run_dir / FIGURE_NAMES["loss_curves"]))
-    if model.latent_dim == 2:
+    if model.latent_dim == 2 and _kind(model) not in ("cvae", "vqvae"):  # z ~ N(0, I), no label
         paths.append(plot_latent_scatter(model, x_test, y_test, run_dir / FIGURE_NAMES["latent_scatter"]))
         paths.append(plot_latent_manifold(model, run_dir / FIGURE_NAMES["latent_manifold"]))
     return paths
@@ -235,4 +312,4 @@ def plot_all(model, history, x_test, y_test, run_dir) -> list[Path]:
 
 __all__ = ["available", "PlotsUnavailableError", "INSTALL_HINT", "FIGURE_NAMES", "image_grid",
            "plot_reconstructions", "plot_samples", "plot_loss_curves", "plot_latent_scatter",
-           "plot_latent_manifold", "plot_all"]
+           "plot_latent_manifold", "plot_digit_grid", "plot_style_transfer", "plot_all"]

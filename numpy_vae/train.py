@@ -34,6 +34,15 @@ resuming repeats it from its start (exactly).  Nothing in memory is saved:
 Ctrl-C may land in the middle of an optimizer update, leaving parameters
 half-updated, and the checkpoint on disk is never touched by that.
 
+Other models.  A conditional VAE (``model.conditional``) gets each batch's
+labels: ``loss_and_grads(x[batch], y[batch], beta=beta)``, and is
+evaluated with the test labels.  A model with an ``after_step`` method (the
+VQ-VAE: its EMA codebook update and dead-code restarts) has it called after
+every optimizer step; one with ``usage`` (the VQ-VAE) adds its codebook
+perplexity and dead codes over the epoch's steps to the epoch's metrics,
+and one with ``fit_prior`` refits its prior over codes on the epoch's
+training images before the checkpoint, so that every checkpoint samples.
+
 Losses stay on the backend's device during an epoch; they are read
 (``float()``, which waits for a GPU) only every ``log_every`` steps and at
 the end of the epoch.
@@ -309,6 +318,9 @@ class Trainer:
     def _fit(self, data: Dataset) -> list[dict]:
         bk = self.model.backend
         x_test = bk.asarray(data.x_test)
+        conditional = getattr(self.model, "conditional", False)
+        y_train = np.asarray(data.y_train) if conditional else None
+        y_test = np.asarray(data.y_test) if conditional else None
         # the same training images every epoch, unless drawn afresh ("dynamic")
         x_fixed = bk.asarray(data.x_train) if data.binarize != "dynamic" else None
         if self.run_dir is not None and self.epoch == 0 and not self.checkpoint_path.exists():
@@ -322,10 +334,12 @@ class Trainer:
                 else:
                     x_epoch = bk.asarray(binarize(data.x_train, "dynamic", self.data_rng))
                 start = time.perf_counter()
-                train_metrics = self.train_epoch(x_epoch)
+                train_metrics = self.train_epoch(x_epoch, y_train)
+                if hasattr(self.model, "fit_prior"):
+                    self.model.fit_prior(x_epoch)
                 epoch_time = time.perf_counter() - start
                 start = time.perf_counter()
-                test_metrics = self.evaluate(x_test)
+                test_metrics = self.evaluate(x_test, y_test)
                 eval_time = time.perf_counter() - start
                 self.epoch += 1
                 record = {"epoch": self.epoch, "step": self.step, "lr": self.optimizer.lr, **train_metrics,
@@ -344,8 +358,10 @@ class Trainer:
                                       self.saved_epoch) from None
         return self.history
 
-    def train_epoch(self, x) -> dict:
+    def train_epoch(self, x, y=None) -> dict:
         """One pass over ``x`` (N, input_dim) in a fresh random order.
+
+        y: (N,) integer labels, for a conditional model (else None).
 
         Returns the means over the epoch's examples of the training loss
         (recon + beta * kl), of recon and kl, their sum (the negative ELBO
@@ -362,17 +378,27 @@ class Trainer:
         sums = np.zeros(3)  # loss, recon, kl, summed over the examples read back so far
         beta = 1.0
         objective = {} if opt.objective == "elbo" else {"objective": opt.objective, "k": opt.k}
+        after_step = getattr(self.model, "after_step", None)
+        if y is not None:
+            y = np.asarray(y)
+            order_host = bk.to_numpy(order)
         self._step_in_epoch = 0
         with tqdm(total=steps_per_epoch, desc=f"epoch {self.epoch + 1}/{opt.epochs}",
                   unit="step", leave=False, disable=self.quiet, file=sys.stderr) as bar:
             for i in range(steps_per_epoch):
                 batch = order[i * opt.batch_size:(i + 1) * opt.batch_size]
                 beta = kl_weight(self.step, steps_per_epoch, opt.kl_warmup)
-                loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta, **objective)
+                if y is None:
+                    loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta, **objective)
+                else:
+                    labels = y[order_host[i * opt.batch_size:(i + 1) * opt.batch_size]]
+                    loss, grads, info = self.model.loss_and_grads(x[batch], labels, beta=beta)
                 records.append(xp.stack([xp.asarray(v, dtype=np.float64) for v in (loss, info["recon"], info["kl"])]
                                         + [bk.ops.finite_check(g) for g in grads.values()]))
                 sizes.append(len(batch))
                 self.optimizer.step(grads)
+                if after_step is not None:
+                    after_step()
                 self.step += 1
                 self._step_in_epoch = i + 1
                 if (i + 1) % opt.log_every == 0:
@@ -387,18 +413,22 @@ class Trainer:
                                        names=list(grads))
         self._check_params_finite()
         loss_mean, recon_mean, kl_mean = sums / n
-        return {"train_loss": float(loss_mean), "train_nelbo": float(recon_mean + kl_mean),
-                "train_recon": float(recon_mean), "train_kl": float(kl_mean), "beta": beta}
+        metrics = {"train_loss": float(loss_mean), "train_nelbo": float(recon_mean + kl_mean),
+                   "train_recon": float(recon_mean), "train_kl": float(kl_mean), "beta": beta}
+        if hasattr(self.model, "usage"):
+            metrics.update(self.model.usage(reset=True))  # codebook perplexity and dead codes
+        return metrics
 
-    def evaluate(self, x_test) -> dict:
+    def evaluate(self, x_test, y_test=None) -> dict:
         """Test negative ELBO, active units (for a VAE), and the IWAE bound if
         eval_iwae_k > 0; seeded so every epoch uses the same noise and the
-        numbers are comparable."""
+        numbers are comparable.  y_test: the labels, for a conditional model."""
         opt = self.options
-        result = negative_elbo(self.model, x_test, batch_size=opt.eval_batch_size, seed=opt.seed)
+        result = negative_elbo(self.model, x_test, batch_size=opt.eval_batch_size, seed=opt.seed,
+                               y=y_test)
         metrics = {"test_nelbo": result["nelbo"], "test_recon": result["recon"],
                    "test_kl": result["kl"]}
-        if self.model.config.get("model") != "autoencoder" and len(x_test) >= 2:
+        if self.model.config.get("model", "vae") in ("vae", "conv") and len(x_test) >= 2:
             metrics["active_units"] = active_units(self.model, x_test,
                                                    batch_size=opt.eval_batch_size)["active_units"]
         if opt.eval_iwae_k > 0:
@@ -486,6 +516,8 @@ def _epoch_line(r: dict, total_epochs: int) -> str:
         line += f"  active units {r['active_units']}"
     if "test_iwae_nll" in r:
         line += f"  test IWAE(K={r['iwae_k']}) {r['test_iwae_nll']:.2f}"
+    if "perplexity" in r:
+        line += f"  codebook perplexity {r['perplexity']:.1f}, {r['dead_codes']} dead"
     if r["beta"] < 1:
         line += f"  beta {r['beta']:.2f}"
     return line + f"  {r['epoch_time_s']:.1f} s"

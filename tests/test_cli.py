@@ -322,3 +322,48 @@ def test_binarize_static_the_old_name_trains_as_threshold_with_one_note(digits, 
                      "thresholds at 0.5; 'statically binarized MNIST' in the literature is one fixed "
                      "random draw)"]
     assert load_checkpoint(run_dir).options["binarize"] == "threshold"
+
+
+# --------------------------------------------------------------------------
+# The conditional VAE and the VQ-VAE from the command line
+# --------------------------------------------------------------------------
+
+def test_train_cvae_writes_its_figures_and_sample_takes_a_label(digits, tmp_path, capsys):
+    run_dir = tmp_path / "cvae"
+    assert run_cli("train", "--model", "cvae", "--data-dir", digits, "--run-dir", run_dir,
+                   "--epochs", 2, "--quiet", *SMALL_MODEL) == 0
+    for name in ("reconstructions.png", "samples.png", "loss_curves.png", "digit_grid.png",
+                 "style_transfer.png"):
+        assert (run_dir / name).stat().st_size > 1000, name
+    assert json.loads((run_dir / "config.json").read_text())["model"]["n_classes"] == 10
+    assert run_cli("sample", run_dir, "--label", 7, "-n", 9) == 0
+    assert (run_dir / "samples-label7-seed0.png").stat().st_size > 1000
+    assert run_cli("sample", run_dir, "--label", 10) == 2
+    assert "--label must be below 10" in capsys.readouterr().err
+    assert run_cli("evaluate", run_dir, "--quiet") == 0
+    assert "no IWAE bound for a cvae model" in capsys.readouterr().out
+
+
+def test_train_vqvae_records_codebook_usage_and_resumes(digits, tmp_path, capsys):
+    run_dir = tmp_path / "vqvae"
+    model = ["--model", "vqvae", "--hidden-dims", "32", "--n-slots", "4", "--slot-dim", "2",
+             "--n-codes", "16", "--restart-every", "3", "--batch-size", "64"]
+    assert run_cli("train", *model, "--data-dir", digits, "--run-dir", run_dir, "--epochs", 1) == 0
+    assert run_cli("train", "--resume", run_dir, "--epochs", 2, "--quiet") == 0
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(1 <= r["perplexity"] <= 16 and 0 <= r["dead_codes"] <= 16 for r in records)
+    assert "codebook perplexity" in out and "codebook over the last epoch: perplexity" in out
+    for name in ("reconstructions.png", "samples.png", "loss_curves.png"):
+        assert (run_dir / name).stat().st_size > 1000, name
+    assert run_cli("sample", run_dir, "--label", 3) == 2
+    assert "--label needs a conditional VAE" in capsys.readouterr().err
+
+
+def test_resuming_a_vqvae_keeps_its_codebook_settings(digits, tmp_path, capsys):
+    run_dir = tmp_path / "vq"
+    assert run_cli("train", "--model", "vqvae", "--hidden-dims", "16", "--n-codes", "8", "--data-dir",
+                   digits, "--run-dir", run_dir, "--epochs", 1, "--subset", 64, "--quiet") == 0
+    assert run_cli("train", "--resume", run_dir, "--n-codes", "16") == 2
+    assert "--n-codes cannot be given with --resume" in capsys.readouterr().err
