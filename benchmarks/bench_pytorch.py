@@ -29,12 +29,12 @@ The runners take turns, one epoch each, round after round (pytorch,
 numpy-vae-numpy, ..., floor, pytorch, ...), so that load from other programs
 lands on all of them alike; a runner waits, idle, while the others run.  Each
 runs one untimed warm-up epoch first (Numba compilation, memory pools).
-PyTorch keeps its default intra-op threads (one per core).  The NumPy-based
-runners use ``--blas-threads`` (default "auto": before every timed epoch the
+Threads: ``--blas-threads`` (default "auto": before every timed epoch each
 runner makes the choice ``numpy-vae train`` makes when it starts,
-numpy_vae/threads.py; "default": OpenBLAS's own, one per core); a runner
-name may carry its own, ``numpy-vae-numpy@default``.  The thread counts used
-are printed.
+numpy_vae/threads.py, and uses it for BLAS, or for PyTorch's intra-op
+threads, so that both get the same count; "default": each library's own,
+one thread per core; or a number).  A runner name may carry its own,
+``numpy-vae-numpy@default``.  The thread counts used are printed.
 
 ``--loaded``: the runners numpy-vae-numpy and numpy-vae-numba, each with the
 package's choice (@auto) and with the BLAS default (@default).  Every round
@@ -139,7 +139,6 @@ class PyTorchRunner:
         self.loss_function = loss_function
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.x = torch.from_numpy(x)
-        self.threads = f"torch-intra-op={torch.get_num_threads()}"
 
     def epoch(self, limit=None) -> float:
         torch, model, opt = self.torch, self.model, self.optimizer
@@ -244,10 +243,13 @@ def worker(name: str, examples: int | None, setting: str) -> None:
     for line in sys.stdin:
         if line.strip() != "epoch":
             break
+        choice = threads.resolve(setting, products=products)
         if name == "pytorch":
-            seconds, used = runner.epoch(), runner.threads
+            # the same count as numpy-vae's BLAS, for a like-for-like comparison
+            if choice.threads is not None:
+                runner.torch.set_num_threads(choice.threads)
+            seconds, used = runner.epoch(), f"torch-intra-op={runner.torch.get_num_threads()}"
         else:
-            choice = threads.resolve(setting, products=products)
             with threads.blas_threads(choice):
                 seconds, used = runner.epoch(), _blas_threads()
         print(f"{seconds:.6f} {used}", flush=True)
