@@ -73,6 +73,24 @@ def step_products(layer_sizes, batch: int) -> list[tuple[int, int, int]]:
     return [(batch, a, b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
 
 
+def model_products(params: dict, batch: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of the forward products a model's weights make on a batch.
+
+    A 2-D weight (in, out) multiplies (batch, in) activations.  A convolution
+    kernel (out, in, kh, kw) multiplies one row per output pixel, which the
+    weight alone does not tell: it counts as a product big enough for every
+    core (a convolution layer of the MNIST models makes millions of
+    multiply-adds per batch).
+    """
+    products = []
+    for w in params.values():
+        if w.ndim == 2:
+            products.append((batch, int(w.shape[0]), int(w.shape[1])))
+        elif w.ndim > 2:
+            products.append((batch, MIN_WORK_PER_THREAD, 1 << 10))
+    return products or [(batch, 1, 1)]
+
+
 def available_cores() -> list[int]:
     """The CPUs this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -144,8 +162,10 @@ def parse_setting(text: str | None) -> str | int:
     return n
 
 
-def resolve(setting=None, *, products, probe=busy_cores) -> ThreadChoice:
-    """Turn a setting (None: $NUMPY_VAE_BLAS_THREADS, else "auto") into a ThreadChoice."""
+def resolve(setting=None, *, products, probe=None) -> ThreadChoice:
+    """Turn a setting (None: $NUMPY_VAE_BLAS_THREADS, else "auto") into a ThreadChoice.
+
+    probe(cpus) -> (busy cores, how measured); default ``busy_cores``."""
     source = "--blas-threads"
     if setting is None:
         setting, source = os.environ.get(ENV_VAR), ENV_VAR
@@ -157,7 +177,7 @@ def resolve(setting=None, *, products, probe=busy_cores) -> ThreadChoice:
     if value == "default":
         return ThreadChoice(None, f"BLAS threads left to the library ({source}=default)")
     cores = available_cores()
-    busy, how = probe(cores)
+    busy, how = (probe or busy_cores)(cores)
     n = choose_blas_threads(len(cores), busy, products)
     return ThreadChoice(n, f"{n} BLAS thread{'s' * (n > 1)} of {len(cores)} cores "
                            f"({busy:.1f} busy with other programs, {how}; override: "
@@ -198,5 +218,5 @@ def _numba_threads(n: int) -> int | None:
         return None
 
 
-__all__ = ["choose_blas_threads", "step_products", "busy_cores", "available_cores", "resolve",
+__all__ = ["choose_blas_threads", "step_products", "model_products", "busy_cores", "available_cores", "resolve",
            "parse_setting", "blas_threads", "ThreadChoice", "ENV_VAR"]

@@ -71,6 +71,7 @@ from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimi
 from numpy_vae.data import BINARIZE_MODES, binarize, load_mnist, to_unit_interval
 from numpy_vae.evaluate import iwae_nll, negative_elbo
 from numpy_vae.optim import Adam
+from numpy_vae import threads
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
@@ -225,8 +226,11 @@ class Trainer:
     """
 
     def __init__(self, model, options: TrainOptions | None = None, run_dir=None, *,
-                 optimizer=None, quiet: bool = False):
+                 optimizer=None, quiet: bool = False, blas_threads=None):
         self.model = model
+        # None: $NUMPY_VAE_BLAS_THREADS, else "auto" (numpy_vae/threads.py); not
+        # a TrainOptions field: it is about the machine, not the run
+        self.blas_threads = blas_threads
         self.options = options or TrainOptions()
         self.optimizer = optimizer or Adam(model.params, lr=self.options.lr, backend=model.backend)
         self.data_rng = np.random.default_rng([self.options.seed, DATA_STREAM])
@@ -293,7 +297,21 @@ class Trainer:
         Raises TrainingInterrupted on Ctrl-C (see the module docstring),
         TrainingDiverged if the loss, a gradient or a parameter stops being
         finite, and RunFolderError if the run folder cannot be written.
+
+        BLAS runs with the thread count ``choose_threads`` picks, and gets
+        its previous setting back when ``fit`` returns.
         """
+        with threads.blas_threads(self.choose_threads()):
+            return self._fit(data)
+
+    def choose_threads(self) -> threads.ThreadChoice:
+        """The BLAS threads for this run (numpy_vae/threads.py), said in one line."""
+        products = threads.model_products(self.model.params, self.options.batch_size)
+        choice = threads.resolve(self.blas_threads, products=products)
+        self._say(choice.reason)
+        return choice
+
+    def _fit(self, data: Dataset) -> list[dict]:
         bk = self.model.backend
         x_test = bk.asarray(data.x_test)
         # the same training images every epoch, unless drawn afresh ("dynamic")

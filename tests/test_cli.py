@@ -275,3 +275,15 @@ def test_ctrl_c_saves_exits_130_and_resume_finishes_the_run(digits, tmp_path):
     assert run_cli("train", "--resume", run_dir, "--epochs", last_saved + 1, "--quiet") == 0
     records = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, last_saved + 2))
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_a_bad_blas_thread_count_is_refused_with_the_accepted_forms(value, capsys):
+    assert run_cli("train", "--blas-threads", value) == 2
+    err = capsys.readouterr().err
+    assert "argument --blas-threads: BLAS threads must be a positive number, 'auto' or 'default'" in err
+
+
+def test_the_help_of_train_explains_blas_threads_and_its_variable():
+    text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    assert "--blas-threads N|auto|default" in text and "$NUMPY_VAE_BLAS_THREADS" in text

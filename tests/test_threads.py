@@ -115,3 +115,17 @@ def test_the_limit_holds_inside_the_block_and_is_undone_after():
     assert _blas_pool_threads() == before
     with blas_threads(ThreadChoice(None, "left alone")):
         assert _blas_pool_threads() == before
+
+
+def test_a_models_products_are_its_weights_times_the_batch():
+    from numpy_vae import VAE
+    model = VAE(784, (400,), 20, seed=0)
+    products = threads.model_products(model.params, batch=128)
+    assert sorted(products) == sorted([(128, 784, 400), (128, 400, 20), (128, 400, 20),
+                                       (128, 20, 400), (128, 400, 784)])
+    assert choose_blas_threads(4, 0.0, threads.model_products(model.params, batch=1)) == 1
+
+
+def test_a_convolution_kernel_counts_as_a_product_for_every_core():
+    conv = {"W": np.zeros((32, 1, 4, 4), np.float32), "b": np.zeros(32, np.float32)}
+    assert choose_blas_threads(8, 0.0, threads.model_products(conv, batch=1)) == 8
