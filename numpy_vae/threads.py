@@ -42,7 +42,7 @@ SPARE = 0.25
 # threads costs more than the arithmetic they share (OpenBLAS's own cut-off
 # for a second thread is 65536 * 4 = 262,144).
 MIN_WORK_PER_THREAD = 1 << 20
-PROBE_SECONDS = 0.2
+PROBE_SECONDS = 0.1  # 10 clock ticks per CPU: the share is known to about 0.1 core
 
 
 def choose_blas_threads(cores: int, busy: float, products) -> int:
