@@ -5,8 +5,9 @@ them; each product waits for its slowest thread.  On a machine where another
 program keeps one core busy, the thread that shares that core runs at half
 speed or less, and every product waits for it: measured on 2 cores, one
 competing busy process made a NumPy-backend epoch 2.9x slower with the
-default 2 BLAS threads and 1.5x slower with 1 (issue 16; README, "Training
-on a busy machine").  So training picks the count itself:
+default 2 BLAS threads and 1.5x slower with 1 (issue 16; README, "Side by
+side with PyTorch, and on a busy machine").  So training picks the count
+itself:
 
     busy    = cores busy with other programs: measured over a short window
               from /proc/stat (Linux), else the 1-minute load average
@@ -18,8 +19,9 @@ on a busy machine").  So training picks the count itself:
 SPARE = 0.25: a core that is busy only a quarter of the time still costs
 less to share than to give up (with a thread on it, a product waits only
 while the other program runs).  Beyond that, giving the core up wins: on 2
-cores, one thread is 1.45x slower than two when the machine is quiet, but
-two threads are 2.9x slower when the other core is taken.
+cores, an epoch with one thread is 1.3-1.45x slower than with two when the
+machine is quiet (benchmarks/NOTES.md), but two threads are 2.9x slower
+when the other core is taken.
 
 Override: ``--blas-threads N`` on the command line, or the environment
 variable NUMPY_VAE_BLAS_THREADS = N; "default" there leaves BLAS alone
