@@ -90,6 +90,14 @@ def _non_negative_float(text):
     return value
 
 
+def _blas_threads(text):
+    from numpy_vae.threads import parse_setting
+    try:
+        return parse_setting(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _int_list(text):
     """'400' -> (400,);  '512,256' -> (512, 256);  '' -> () (no hidden layer)."""
     if text.strip() == "":
@@ -183,10 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "in the current folder)")
     group.add_argument("--resume", default=None, metavar="RUN_OR_CKPT",
                        help="continue the run in this folder (or from this checkpoint file) with its "
-                            "saved settings; only --epochs, --backend, --data-dir, --eval-iwae-k "
-                            "and --quiet may be given with it")
+                            "saved settings; only --epochs, --backend, --data-dir, --eval-iwae-k, "
+                            "--blas-threads and --quiet may be given with it")
     group.add_argument("--quiet", action="store_true",
                        help="no progress bars and no per-epoch lines")
+    group = train.add_argument_group("speed")
+    group.add_argument("--blas-threads", type=_blas_threads, default=None, metavar="N|auto|default",
+                       help="threads for the matrix products: auto (the default, or "
+                            "$NUMPY_VAE_BLAS_THREADS if set) takes the cores that other programs "
+                            "leave free, at most what the matrices can use; default leaves "
+                            "BLAS's own choice (one per core)")
     train.set_defaults(func=_cmd_train, parser=train)
 
     evaluate = commands.add_parser(
@@ -413,7 +427,7 @@ def _cmd_train(args, parser, argv) -> int:
             raise RunFolderError(f"cannot create the run folder {run_dir}: {err.strerror or err}") from err
     else:
         run_dir = new_run_dir("runs", config)
-    trainer = Trainer(model, options, run_dir, quiet=args.quiet)
+    trainer = Trainer(model, options, run_dir, quiet=args.quiet, blas_threads=args.blas_threads)
     trainer.claim_run_folder()  # before config.json: a folder in use is left untouched
     write_run_config(run_dir, model, options, argv=[PROG, *argv])
     return _train(trainer, data, args.quiet)
@@ -443,7 +457,7 @@ def _resumed_trainer(args, parser, argv):
     if fixed:
         parser.error(f"{', '.join(fixed)} cannot be given with --resume: a resumed run keeps "
                      f"its saved settings (allowed: --epochs, --backend, --data-dir, "
-                     f"--eval-iwae-k, --quiet)")
+                     f"--eval-iwae-k, --blas-threads, --quiet)")
     changes = {}
     if _given(argv, "--epochs"):
         changes["epochs"] = args.epochs
@@ -451,7 +465,9 @@ def _resumed_trainer(args, parser, argv):
         changes["data_dir"] = _absolute(args.data_dir)
     if _given(argv, "--eval-iwae-k"):
         changes["eval_iwae_k"] = args.eval_iwae_k
-    return Trainer.from_checkpoint(args.resume, backend=args.backend, quiet=args.quiet, **changes)
+    trainer = Trainer.from_checkpoint(args.resume, backend=args.backend, quiet=args.quiet, **changes)
+    trainer.blas_threads = args.blas_threads  # about this machine, not the saved run
+    return trainer
 
 
 def _train(trainer, data, quiet) -> int:

@@ -233,6 +233,9 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
         step_size = lr * sqrt(1 - beta2^t) / (1 - beta1^t),  eps_hat = eps * sqrt(1 - beta2^t),
     (multiply the fraction through by sqrt(1 - beta2^t)) which folds the two
     bias corrections into scalars instead of two extra passes over the arrays.
+    The last line's quotient is formed in the buffer of the denominator
+    (``out=``): two fewer arrays of the parameter's size per call, 15-20%
+    less time for NumPy (benchmarks/NOTES.md).
     """
     m *= beta1
     m += (1 - beta1) * grad
@@ -240,9 +243,11 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     v += (1 - beta2) * (grad * grad)
     root_bc2 = math.sqrt(1 - beta2 ** step)
     step_size = lr * root_bc2 / (1 - beta1 ** step)
-    denom = np.sqrt(v)
-    denom += eps * root_bc2
-    param -= step_size * (m / denom)
+    update = np.sqrt(v)
+    update += eps * root_bc2
+    np.divide(m, update, out=update)     # m / (sqrt(v) + eps_hat)
+    update *= step_size
+    param -= update
 
 
 def sgd_momentum_update(param, grad, velocity, lr, momentum):

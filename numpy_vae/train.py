@@ -79,6 +79,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from numpy_vae import threads
 from numpy_vae._memory import keep_freed_memory
 from numpy_vae.checkpoint import (CHECKPOINT_NAME, CheckpointError, build_optimizer, load_checkpoint,
                                   load_model, save_checkpoint)
@@ -213,9 +214,12 @@ class Trainer:
     """
 
     def __init__(self, model, options: TrainOptions | None = None, run_dir=None, *,
-                 optimizer=None, quiet: bool = False):
+                 optimizer=None, quiet: bool = False, blas_threads=None):
         keep_freed_memory()  # a step frees dozens of temporaries; see numpy_vae/_memory.py
         self.model = model
+        # None: $NUMPY_VAE_BLAS_THREADS, else "auto" (numpy_vae/threads.py); not
+        # a TrainOptions field: it is about the machine, not the run
+        self.blas_threads = blas_threads
         self.options = options or TrainOptions()
         self.optimizer = optimizer or Adam(model.params, lr=self.options.lr, eps=self.options.adam_eps,
                                            backend=model.backend)
@@ -308,12 +312,23 @@ class Trainer:
         Raises TrainingInterrupted on Ctrl-C (see the module docstring),
         TrainingDiverged if the loss, a gradient or a parameter stops being
         finite, and RunFolderError if the run folder cannot be written.
+
+        BLAS runs with the thread count ``choose_threads`` picks, and gets
+        its previous setting back when ``fit`` returns.
         """
         self.claim_run_folder()
         try:
-            return self._fit(data)
+            with threads.blas_threads(self.choose_threads()):
+                return self._fit(data)
         finally:
             self.release_run_folder()
+
+    def choose_threads(self) -> threads.ThreadChoice:
+        """The BLAS threads for this run (numpy_vae/threads.py), said in one line."""
+        products = threads.model_products(self.model.params, self.options.batch_size)
+        choice = threads.resolve(self.blas_threads, products=products)
+        self._say(choice.reason)
+        return choice
 
     def _fit(self, data: Dataset) -> list[dict]:
         bk = self.model.backend

@@ -279,6 +279,26 @@ def test_optimizer_twins_match_reference(dtype, shape, seed, step):
         assert_close(a, b, SAME_ORDER[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=40, deadline=None)
+@given(shape=SHAPES, seed=SEEDS, bad=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+       extreme=st.booleans())
+def test_finite_check_twin_matches_reference(dtype, shape, seed, bad, extreme):
+    """0 for finite arrays (also at +-the largest float, where x - x is still 0),
+    NaN when one element is NaN, +inf or -inf, wherever it is (the vector
+    loop's tail included)."""
+    (x,) = _arrays(shape, dtype, seed, n=1)
+    rng = np.random.default_rng(seed)
+    if extreme:
+        x.flat[0], x.flat[-1] = np.finfo(dtype).max, -np.finfo(dtype).max
+    if bad is not None:
+        x.flat[rng.integers(x.size)] = bad
+    check = twin.finite_check(x)
+    assert np.shape(check) == () and np.result_type(check) == np.float64
+    np.testing.assert_array_equal(check, ref.finite_check(x))   # 0 or NaN, exactly
+    assert np.isnan(check) == (bad is not None)
+
+
 def test_arrays_the_kernels_were_not_written_for_go_to_the_reference():
     x, dy = _arrays((6, 10), np.float32, 0)
     strided = x[:, ::2]                      # not contiguous

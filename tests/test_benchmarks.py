@@ -41,3 +41,62 @@ def test_compare_commits_times_an_old_version_beside_the_working_tree():
     rows = {line[:34].strip(): line[34:].split() for line in out.getvalue().splitlines()[2:]}
     assert set(rows) == {"GEMM floor", "HEAD numpy", "working tree numpy"}, out.getvalue()
     assert all(float(us) > 0 and float(ratio) > 0 for us, ratio in rows.values())
+
+
+def _bench_pytorch():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_pytorch", ROOT / "benchmarks" / "bench_pytorch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_pytorch_prints_each_runner_and_the_ratios_within_rounds():
+    from numpy_vae.data import DataUnavailableError, load_mnist
+    try:
+        load_mnist(download=False, quiet=True)
+    except DataUnavailableError:
+        pytest.skip("needs MNIST on disk")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = _bench_pytorch().main(["--quick", "--examples", "256",
+                                      "--runners", "pytorch,numpy-vae-numpy,loop-numpy@1,floor@1"])
+    text = out.getvalue()
+    assert code == 0, text
+    rows = {line.split()[0]: line.split() for line in text.splitlines()
+            if line.split() and line.split()[0] in ("pytorch", "numpy-vae-numpy", "loop-numpy@1", "floor@1")}
+    try:
+        import torch  # noqa: F401
+        assert "pytorch" in rows, text
+    except ImportError:
+        assert "skipped pytorch: torch is not installed" in text
+    assert rows["floor@1"][-1] == "openblas=1" and rows["loop-numpy@1"][-1] == "openblas=1", text
+    # the minimal loop's own column: numpy-vae-numpy's epoch over loop-numpy's, a positive number
+    assert float(rows["numpy-vae-numpy"][1]) > 0, text
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_the_busy_process_stops_when_the_benchmark_is_killed(tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+              "import bench_pytorch, time\n"
+              "print(bench_pytorch.BusyProcess(600).proc.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return  # gone and reaped
+        if state in ("Z", "X"):
+            return  # exited; only the reaping is left to init
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the busy process still ran 10 s after its parent was killed")

@@ -367,3 +367,15 @@ def test_resuming_a_vqvae_keeps_its_codebook_settings(digits, tmp_path, capsys):
                    digits, "--run-dir", run_dir, "--epochs", 1, "--subset", 64, "--quiet") == 0
     assert run_cli("train", "--resume", run_dir, "--n-codes", "16") == 2
     assert "--n-codes cannot be given with --resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_a_bad_blas_thread_count_is_refused_with_the_accepted_forms(value, capsys):
+    assert run_cli("train", "--blas-threads", value) == 2
+    err = capsys.readouterr().err
+    assert "argument --blas-threads: BLAS threads must be a positive number, 'auto' or 'default'" in err
+
+
+def test_the_help_of_train_explains_blas_threads_and_its_variable():
+    text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    assert "--blas-threads N|auto|default" in text and "$NUMPY_VAE_BLAS_THREADS" in text

@@ -337,3 +337,38 @@ def test_ctrl_c_just_after_a_checkpoint_replaced_the_old_one_names_the_new_one(t
         trainer.fit(toy_data())
     assert load_checkpoint(tmp_path / "run").epoch == 1
     assert stop.value.saved_epoch == 1
+
+
+def _blas_pool_threads():
+    from threadpoolctl import threadpool_info
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+
+def test_training_runs_with_the_chosen_blas_threads_and_gives_the_setting_back(capsys):
+    trainer = Trainer(toy_model(), options(epochs=1), quiet=False, blas_threads=1)
+    before = _blas_pool_threads()
+    seen = []
+    real_epoch = trainer.train_epoch
+
+    def watched_epoch(x, y=None):
+        seen.append(_blas_pool_threads())
+        return real_epoch(x, y)
+    trainer.train_epoch = watched_epoch
+    trainer.fit(toy_data())
+    assert seen == [[1] * len(before)]
+    assert _blas_pool_threads() == before
+    assert "1 BLAS threads (--blas-threads)" in capsys.readouterr().out
+
+
+def test_auto_threads_take_the_cores_other_programs_leave_free(monkeypatch, capsys):
+    from numpy_vae import threads
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    monkeypatch.setattr(threads, "available_cores", lambda: [0, 1])
+    monkeypatch.setattr(threads, "busy_cores", lambda cpus: (1.0, "a stand-in probe"))
+    trainer = Trainer(toy_model(), options(epochs=1), quiet=False)
+    seen = []
+    real_epoch = trainer.train_epoch
+    trainer.train_epoch = lambda x, y=None: seen.append(_blas_pool_threads()) or real_epoch(x, y)
+    trainer.fit(toy_data())
+    assert seen == [[1] * len(_blas_pool_threads())]
+    assert "1 BLAS thread of 2 cores (1.0 busy with other programs, a stand-in probe" in capsys.readouterr().out
