@@ -353,10 +353,11 @@ def _model_config(args, dtype, parser) -> dict:
 
 
 # Measured with benchmarks/burda2015_table.py and bench_iwae.py; see README.md.
-_IWAE_TIMING = ("  Measured on a shared 2-core machine, Numba backend,\n"
-                "784-200-200-50 model: K=5000 took 85-137 s per 1,000 test images (load average\n"
-                "3.5-6.7), so 15-25 minutes for all 10,000; use --test-images N for a quicker\n"
-                "number on the first N.  The NumPy backend is about 1.4x slower.")
+_IWAE_TIMING = ("  Measured on a 2-core machine, Numba backend, 784-200-200-50\n"
+                "model: K=5000 took 9.5 minutes for all 10,000 test images with one BLAS thread\n"
+                "on an otherwise idle machine, 15-25 minutes on one shared with other jobs; use\n"
+                "--test-images N for a quicker number on the first N.  The NumPy backend is\n"
+                "about 1.4x slower.")
 
 
 # options whose saved value a resumed run must keep (flag -> TrainOptions or config field)
