@@ -324,6 +324,24 @@ def test_reparameterize_kl_twin_is_finite_at_the_ends_of_the_logvar_clamp(cp, tw
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_twin_flushes_subnormal_moments_like_the_reference(cp, twin, dtype):
+    tiny = np.finfo(dtype).tiny
+    m = np.array([1.05, -1.05, 1.5, -3.0, 0.0, 1e6], dtype) * tiny
+    v = np.array([1.0005, 1.0005, 1.002, 1e9, 0.0, 1e12], dtype) * tiny
+    grad = np.array([0.0, 0.0, 0.0, 1e-3, 0.0, -0.5], dtype) * tiny
+    param = np.linspace(-1, 1, 6).astype(dtype)
+    gpu = [cp.asarray(a) for a in (param, m, v)]
+    host = [a.copy() for a in (param, m, v)]
+    twin.adam_update(gpu[0], cp.asarray(grad), gpu[1], gpu[2], 1e-3, 0.9, 0.999, 1e-8, 7)
+    ref.adam_update(host[0], grad, host[1], host[2], 1e-3, 0.9, 0.999, 1e-8, 7)
+    for a, b in zip(gpu, host):
+        _close(cp, a, b, **ELEMENTWISE[dtype])
+    m_gpu, v_gpu = cp.asnumpy(gpu[1]), cp.asnumpy(gpu[2])
+    assert m_gpu[0] == 0 and m_gpu[1] == 0 and v_gpu[0] == 0  # flushed, not left subnormal
+    assert not ((m_gpu != 0) & (np.abs(m_gpu) < tiny)).any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=15, deadline=None)
 @given(shape=SHAPES, seed=SEEDS, step=st.integers(1, 1000))
 def test_optimizer_twins_match_reference(cp, twin, dtype, shape, seed, step):

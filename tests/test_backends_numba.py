@@ -279,6 +279,33 @@ def test_optimizer_twins_match_reference(dtype, shape, seed, step):
         assert_close(a, b, SAME_ORDER[dtype])
 
 
+def _moments_at_the_edge_of_subnormal(dtype):
+    """m and v just above the smallest normal number, and gradients of 0 or
+    subnormal size: one decay step takes them below it."""
+    tiny = np.finfo(dtype).tiny
+    m = np.array([1.05, -1.05, 1.5, -3.0, 0.0, 1e6], dtype) * tiny
+    v = np.array([1.0005, 1.0005, 1.002, 1e9, 0.0, 1e12], dtype) * tiny
+    grad = np.array([0.0, 0.0, 0.0, 1e-3, 0.0, -0.5], dtype) * tiny
+    return np.linspace(-1, 1, 6).astype(dtype), grad, m, v
+
+
+def _subnormals(a):
+    return int(((a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)).sum())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_twin_flushes_subnormal_moments_like_the_reference(dtype):
+    param, grad, m, v = _moments_at_the_edge_of_subnormal(dtype)
+    mine = [a.copy() for a in (param, m, v)]
+    theirs = [a.copy() for a in (param, m, v)]
+    twin.adam_update(mine[0], grad, mine[1], mine[2], 1e-3, 0.9, 0.999, 1e-8, 7)
+    ref.adam_update(theirs[0], grad, theirs[1], theirs[2], 1e-3, 0.9, 0.999, 1e-8, 7)
+    for a, b in zip(mine, theirs):
+        np.testing.assert_array_equal(a, b)
+    assert _subnormals(mine[1]) == 0 and _subnormals(mine[2]) == 0
+    assert mine[1][0] == 0 and mine[2][0] == 0  # these two fell below the smallest normal
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=40, deadline=None)
 @given(shape=SHAPES, seed=SEEDS, bad=st.sampled_from([None, np.nan, np.inf, -np.inf]),

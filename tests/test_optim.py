@@ -68,6 +68,27 @@ def test_adam_matches_algorithm_1_of_the_paper(lr, betas, eps, grad_scale, rng):
     assert opt.t == 6
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adam_moments_of_a_rarely_active_input_decay_to_zero_without_subnormal_values(dtype):
+    """A weight whose gradient is nonzero once and then 0 (a border pixel):
+    its m decays by beta1 each step.  Flushed to zero, it never holds a
+    subnormal number, on which x86 arithmetic is tens of times slower."""
+    tiny = np.finfo(dtype).tiny
+    params = {"W": np.zeros(3, dtype)}
+    opt = Adam(params, lr=1e-3)
+    steps = int(math.log(tiny / 1e-4) / math.log(0.9)) + 200  # past the subnormal range of m
+    subnormal_steps = 0
+    for t in range(steps):
+        g = np.array([1e-3, 1.0, 0.0], dtype) if t == 0 else np.zeros(3, dtype)
+        opt.step({"W": g})
+        m, v = opt.m["W"], opt.v["W"]
+        subnormal_steps += bool(((m != 0) & (np.abs(m) < tiny)).any()
+                                or ((v != 0) & (v < tiny)).any())
+    assert subnormal_steps == 0
+    assert opt.m["W"][0] == 0 and opt.m["W"][1] == 0  # decayed all the way, to exactly 0
+    assert opt.v["W"][0] > 0  # v decays 100x slower and is still a normal number
+
+
 def test_adam_first_step_moves_every_weight_by_lr_against_the_gradient_sign(rng):
     # the bias correction makes m_hat / sqrt(v_hat) = g / |g| at t = 1
     params = _params(rng)

@@ -212,11 +212,13 @@ def bernoulli_nll_samples(logits, x):
 
 # param, m and v are output arguments: read and written in place.
 _adam = _kernel(
-    "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T eps_hat",
+    "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T eps_hat, T tiny",
     "T param, T m, T v",
     """
     m = beta1 * m + one_minus_beta1 * grad;
     v = beta2 * v + one_minus_beta2 * (grad * grad);
+    if (m < tiny && m > -tiny) m = 0;  // flush subnormals to zero, as the reference does
+    if (v < tiny) v = 0;               // v >= 0
     param -= step_size * (m / (sqrt(v) + eps_hat));
     """,
     "adam_update")
@@ -230,7 +232,8 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     """Twin of ops.adam_update: the whole update in one kernel per parameter."""
     root_bc2 = math.sqrt(1 - beta2 ** step)
     step_size = lr * root_bc2 / (1 - beta1 ** step)
-    _adam(grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, eps * root_bc2, param, m, v)
+    _adam(grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, eps * root_bc2,
+          float(np.finfo(param.dtype).tiny), param, m, v)
 
 
 def sgd_momentum_update(param, grad, velocity, lr, momentum):

@@ -436,12 +436,19 @@ def bernoulli_nll_samples(logits, x):
 
 @_jit
 def _adam_kernel(param, grad, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                 step_size, eps_hat):
+                 step_size, eps_hat, tiny):
+    zero = param.dtype.type(0)
     for i in range(param.size):
         g = grad[i]
-        m[i] = beta1 * m[i] + one_minus_beta1 * g
-        v[i] = beta2 * v[i] + one_minus_beta2 * (g * g)
-        param[i] -= step_size * (m[i] / (math.sqrt(v[i]) + eps_hat))
+        mi = beta1 * m[i] + one_minus_beta1 * g
+        vi = beta2 * v[i] + one_minus_beta2 * (g * g)
+        if abs(mi) < tiny:  # flush subnormals to zero, as the reference does
+            mi = zero
+        if abs(vi) < tiny:
+            vi = zero
+        m[i] = mi
+        v[i] = vi
+        param[i] -= step_size * (mi / (math.sqrt(vi) + eps_hat))
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
@@ -452,7 +459,8 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     step_size = lr * root_bc2 / (1 - beta1 ** step)
     t = param.dtype.type
     _adam_kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                 t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(step_size), t(eps * root_bc2))
+                 t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(step_size), t(eps * root_bc2),
+                 np.finfo(param.dtype).tiny)
     return None
 
 
