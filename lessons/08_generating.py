@@ -38,7 +38,8 @@ sys.path.insert(0, str(HERE if (HERE / "_common.py").exists() else HERE / "lesso
 
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import claim, done, evaluate, load_digits, savefig, setup, show, train
+from _common import (claim, done, evaluate, load_digits, nearest_mean_classifier, savefig, setup,
+                     show, train)
 
 from numpy_vae import VAE
 
@@ -57,18 +58,12 @@ for model in (vae20, vae2):
     print(f"{model}: test ELBO {evaluate(model, data.x_test_bin)['elbo']:.1f} nats")
 
 # %% [markdown]
-# The digit recogniser: one mean image per class, and the nearest one wins.
+# The digit recogniser: one mean image per class, and the nearest one wins
+# (`nearest_mean_classifier` in lessons/_common.py: an image's label is the
+# class whose mean training image is nearest in squared pixel distance.)
 
 # %%
-class_images = np.stack([data.x_train[data.y_train == c].mean(axis=0) for c in range(10)])
-
-
-def recognise(images):
-    """Nearest-class-mean label of each (n, 784) image: (n,) digits 0..9."""
-    images = np.asarray(images, dtype=np.float64)
-    d2 = (images ** 2).sum(1)[:, None] - 2 * images @ class_images.T + (class_images ** 2).sum(1)[None, :]
-    return d2.argmin(axis=1)
-
+recognise = nearest_mean_classifier(data.x_train, data.y_train)
 
 recogniser_accuracy = float((recognise(data.x_test) == data.y_test).mean())
 claim("the nearest-class-mean recogniser labels most real test digits correctly (> 70%)",

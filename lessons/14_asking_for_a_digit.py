@@ -43,7 +43,8 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import binarize_batch, claim, done, load_digits, savefig, setup, show
+from _common import (binarize_batch, claim, done, load_digits, nearest_mean_classifier, savefig,
+                     setup, show)
 
 from numpy_vae import VAE, Adam
 from numpy_vae.cvae import ConditionalVAE
@@ -144,14 +145,7 @@ claim("the CVAE's -ELBO (a bound on -log p(x | y)) is below the VAE's (a bound o
 # independent of everything we trained.
 
 # %%
-means = np.stack([data.x_train[data.y_train == c].mean(axis=0) for c in range(10)])
-
-
-def classify(images):
-    images = np.asarray(images, dtype=np.float64)
-    d2 = (images ** 2).sum(1)[:, None] - 2 * images @ means.T + (means ** 2).sum(1)[None, :]
-    return d2.argmin(axis=1)
-
+classify = nearest_mean_classifier(data.x_train, data.y_train)  # lesson 08's recogniser
 
 judge_accuracy = float((classify(data.x_test) == data.y_test).mean())
 print(f"nearest-mean judge on real test digits: {judge_accuracy:.1%} correct")

@@ -327,6 +327,22 @@ def knn_accuracy(codes, labels, k=5):
     return float((votes.argmax(axis=1) == labels).mean())
 
 
+def nearest_mean_classifier(x_train, y_train, n_classes=10):
+    """A judge independent of every model: the mean training image of each
+    digit, and an image is called the digit whose mean it is nearest to
+    (squared pixel distance).  Returns classify(images (n, D)) -> (n,) labels.
+    Lessons 08 and 14 use it to read the digit in a generated image."""
+    means = np.stack([x_train[y_train == c].mean(axis=0) for c in range(n_classes)]).astype(np.float64)
+    means_sq = (means ** 2).sum(axis=1)
+
+    def classify(images):
+        images = np.asarray(images, dtype=np.float64)
+        d2 = (images ** 2).sum(axis=1)[:, None] - 2 * images @ means.T + means_sq[None, :]
+        return d2.argmin(axis=1)
+
+    return classify
+
+
 # --------------------------------------------------------------------------
 # Evaluating and training (lessons 07-12; lesson 06 writes both out)
 # --------------------------------------------------------------------------

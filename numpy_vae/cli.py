@@ -554,12 +554,12 @@ def _cmd_evaluate(args, parser, argv) -> int:
           f"+ KL {elbo['kl']:.2f}; one sampled z per image)  {seconds:.1f} s")
     record.update(test_nelbo=elbo["nelbo"], test_recon=elbo["recon"], test_kl=elbo["kl"],
                   nelbo_time_s=round(seconds, 3))
-    if model.config.get("model", "vae") in ("vae", "conv") and len(data.x_test) >= 2:
+    kind = model.config.get("model", "vae")
+    if kind in ("vae", "conv") and len(data.x_test) >= 2:
         units = active_units(model, x, batch_size=args.batch_size)["active_units"]
         print(f"active units: {units} of {model.latent_dim} (Var_x E_q[z_u] > 0.01 over the test images)")
         record["active_units"] = units
 
-    kind = model.config.get("model", "vae")
     if args.iwae_k > 0 and kind in NO_IWAE:
         print(f"no IWAE bound for a {kind} model: {NO_IWAE[kind]}")
     elif args.iwae_k > 0:

@@ -141,10 +141,7 @@ class ConditionalVAE(VAE):
         dz_and_label = self.decoder.backward(self.likelihood.backward(dnll))
         dz = dz_and_label[:, :self.latent_dim]  # the label's columns get no use
         dmu, dlogvar = self.reparameterize_kl.backward(dz, beta * dnll)
-        dh = self.mu_head.backward(dmu)
-        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar))
-        if dh is not None:
-            self.encoder.backward(dh + dh_logvar)
+        self._encoder_backward(dmu, dlogvar)
 
         grads = self._collect_grads()
         info = {"loss": loss, "recon": recon_mean, "kl": kl_mean, "beta": beta}

@@ -245,10 +245,7 @@ class VAE(_Model):
         dnll = xp.full((batch,), 1.0 / batch, dtype=self.backend.dtype)
         dz = self.decoder.backward(self.likelihood.backward(dnll))
         dmu, dlogvar = self.reparameterize_kl.backward(dz, beta * dnll)  # both paths, summed
-        dh = self.mu_head.backward(dmu)
-        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar))
-        if dh is not None:
-            self.encoder.backward(dh + dh_logvar)
+        self._encoder_backward(dmu, dlogvar)
 
         grads = self._collect_grads()
         info = {"loss": loss, "recon": recon_mean, "kl": kl_mean, "beta": beta}
@@ -292,10 +289,7 @@ class VAE(_Model):
         da = self.log_mean_exp.backward(dbound)                      # (k, batch)
         dz = self.decoder.backward(self.likelihood.backward(-da.reshape(k * batch)))
         dmu, dlogvar = self.importance_samples.backward(dz.reshape(k, batch, self.latent_dim), da)
-        dh = self.mu_head.backward(dmu)
-        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar))
-        if dh is not None:
-            self.encoder.backward(dh + dh_logvar)
+        self._encoder_backward(dmu, dlogvar)
 
         grads = self._collect_grads()
         info = {"loss": loss, "recon": nll.mean(), "kl": -log_ratio.mean(), "beta": 1.0}
@@ -318,6 +312,18 @@ class VAE(_Model):
         return self.likelihood.nll(out, x), self.kl.forward(mu, logvar)
 
     # --- using a trained model ----------------------------------------------
+
+    def _encoder_backward(self, dmu, dlogvar):
+        """The encoder's backward pass from dloss/dmu and dloss/dlogvar, both (batch, latent).
+
+        Each head sends its gradient back to the hidden features h, where the
+        two add up (h feeds both heads), and the sum goes through the trunk.
+        With no hidden layer the heads read x itself and nothing goes further.
+        """
+        dh = self.mu_head.backward(dmu)
+        dh_logvar = self.logvar_head.backward(self.logvar_clip.backward(dlogvar))
+        if dh is not None:
+            self.encoder.backward(dh + dh_logvar)
 
     def encode(self, x):
         """q(z | x): (batch, input_dim) -> mu, logvar, each (batch, latent_dim)."""
