@@ -49,6 +49,7 @@ from _common import claim, digit_legend, done, knn_accuracy, load_digits, savefi
 from numpy_vae import Adam, Autoencoder
 
 settings = setup("Lesson 01: the autoencoder")
+SEED = settings.seed  # every random draw below derives from it (--seed N, NUMPY_VAE_SEED=N)
 # Quick mode: a third of the data, fewer epochs, larger batches and a larger
 # learning rate -- enough for the clusters to form in well under a minute.
 data = load_digits(settings, n_train_quick=20_000)
@@ -67,7 +68,7 @@ learning_rate = settings.pick(3e-3, 1e-3)
 
 
 # %%
-def fit(model, x, epochs, seed=0):
+def fit(model, x, epochs, seed=SEED):
     rng = np.random.default_rng(seed)
     opt = Adam(model.params, lr=learning_rate, backend=model.backend)
     for epoch in range(epochs):
@@ -81,8 +82,8 @@ def fit(model, x, epochs, seed=0):
     return model
 
 
-ae2 = fit(Autoencoder(latent_dim=2, seed=0), data.x_train, epochs)
-ae10 = fit(Autoencoder(latent_dim=10, seed=0), data.x_train, epochs)
+ae2 = fit(Autoencoder(latent_dim=2, seed=SEED), data.x_train, epochs)
+ae10 = fit(Autoencoder(latent_dim=10, seed=SEED), data.x_train, epochs)
 
 test_loss = {}
 for model in (ae2, ae10):
@@ -194,7 +195,7 @@ def nearest_distance(points, reference):
     return np.sqrt(np.maximum(d2, 0).min(axis=1))
 
 
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(SEED)
 real = codes.astype(np.float64)
 half = len(real) // 2
 typical = np.median(nearest_distance(real[:half], real[half:]))

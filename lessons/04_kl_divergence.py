@@ -71,8 +71,9 @@ from numpy_vae.kl import GaussianKL
 from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 
 settings = setup("Lesson 04: the KL divergence")
-rng = np.random.default_rng(0)
-bk = get_backend("numpy", dtype="float64", seed=0)
+SEED = settings.seed  # every random draw below derives from it (--seed N, NUMPY_VAE_SEED=N)
+rng = np.random.default_rng(SEED)
+bk = get_backend("numpy", dtype="float64", seed=SEED)
 kl_node = GaussianKL(bk)
 
 # %% [markdown]

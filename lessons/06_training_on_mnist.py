@@ -56,6 +56,7 @@ from numpy_vae.data import binarize
 from numpy_vae.evaluate import negative_elbo
 
 settings = setup("Lesson 06: training on MNIST")
+SEED = settings.seed  # every random draw below derives from it (--seed N, NUMPY_VAE_SEED=N)
 data = load_digits(settings, n_train_quick=20_000)
 x_train, x_test = data.x_train, data.x_test_bin  # the test set, binarized once with a fixed seed
 
@@ -63,9 +64,9 @@ epochs = settings.pick(4, 20)
 batch_size = 100
 learning_rate = 1e-3
 
-model = VAE(input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli", seed=0)
+model = VAE(input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli", seed=SEED)
 adam = Adam(model.params, lr=learning_rate, backend=model.backend)
-rng = np.random.default_rng(0)  # shuffling and binarization
+rng = np.random.default_rng(SEED)  # shuffling and binarization
 print(model, f"with {model.num_params} parameters")
 
 # %% [markdown]
@@ -83,7 +84,7 @@ print(model, f"with {model.num_params} parameters")
 # %%
 def test_elbo(model, x):
     """ELBO of x, one sampled z per image, and its two terms (nats per image)."""
-    result = negative_elbo(model, x, seed=123)
+    result = negative_elbo(model, x, seed=SEED + 123)
     return -result["nelbo"], result["recon"], result["kl"]
 
 
@@ -127,7 +128,7 @@ for epoch in range(1, epochs + 1):
 final_elbo = epoch_test[-1]
 print(f"\nfinal test ELBO: {final_elbo:.2f} nats per image (one-sample estimate)")
 # The same estimate on as many training images, binarized once the same way:
-x_train_bin = binarize(x_train[:len(x_test)], "dynamic", np.random.default_rng(1234))
+x_train_bin = binarize(x_train[:len(x_test)], "dynamic", np.random.default_rng(SEED + 1234))
 train_elbo = test_elbo(model, x_train_bin)[0]
 print(f"the same estimate on {len(x_test)} training images: {train_elbo:.2f}")
 

@@ -48,6 +48,7 @@ from _common import claim, done, evaluate, load_digits, savefig, setup, show, tr
 from numpy_vae import VAE
 
 settings = setup("Lesson 10: the beta balance")
+SEED = settings.seed  # every random draw below derives from it (--seed N, NUMPY_VAE_SEED=N)
 data = load_digits(settings, n_train_quick=5000)
 epochs = settings.pick(3, 4)
 lr = settings.pick(3e-3, 1e-3)
@@ -71,7 +72,7 @@ def kl_per_dimension(model, x):
 sweep = {}
 for beta in betas:
     print(f"beta = {beta}:")
-    model = VAE(latent_dim=20, seed=0)
+    model = VAE(latent_dim=20, seed=SEED)
     history = train(model, data.x_train, epochs=epochs, lr=lr, beta=beta, quiet=settings.quick)
     sweep[beta] = (model, evaluate(model, data.x_test_bin), kl_per_dimension(model, data.x_test), history)
 
@@ -147,7 +148,7 @@ savefig(fig, "10_beta_sweep.png")
 # %%
 steps_per_epoch = len(data.x_train) // 100
 warmup_steps = max(1, epochs * steps_per_epoch // 2)
-warm = VAE(latent_dim=20, seed=0)
+warm = VAE(latent_dim=20, seed=SEED)
 print(f"warm-up over {warmup_steps} steps:")
 history_warm = train(warm, data.x_train, epochs=epochs, lr=lr, beta=lambda step: min(1.0, step / warmup_steps),
                      quiet=settings.quick)
@@ -239,7 +240,7 @@ claim("the two test ELBOs end within 3 nats of each other", abs(warm_end["elbo"]
 # %%
 always_black = data.x_train.max(axis=0) == 0
 print(f"{int(always_black.sum())} of 784 pixels are 0 in every training image")
-gauss = VAE(latent_dim=20, likelihood="gaussian_learned", seed=0)
+gauss = VAE(latent_dim=20, likelihood="gaussian_learned", seed=SEED)
 print(f"the package's clamp on the decoder's log-variance: {gauss.likelihood.PIXEL_LOGVAR_RANGE}")
 watch = {"epoch": [], "nll": [], "s_black": [], "s_other": []}
 
@@ -308,7 +309,7 @@ else:
 
 # %%
 def copy_of(model):
-    twin = VAE(latent_dim=model.latent_dim, likelihood="gaussian_learned", seed=0)
+    twin = VAE(latent_dim=model.latent_dim, likelihood="gaussian_learned", seed=SEED)
     for name, value in model.params.items():
         twin.params[name][...] = value
     return twin

@@ -44,6 +44,7 @@ from _common import binarize_batch, claim, done, evaluate, load_digits, savefig,
 from numpy_vae import VAE, Adam, BackendUnavailableError, get_backend
 
 settings = setup("Lesson 12: faster backends and a convolutional VAE")
+SEED = settings.seed  # every random draw below derives from it (--seed N, NUMPY_VAE_SEED=N)
 data = load_digits(settings)
 
 # %% [markdown]
@@ -57,7 +58,7 @@ data = load_digits(settings)
 
 # %%
 n_steps = settings.pick(30, 300)
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(SEED)
 batches = [binarize_batch(data.x_train[rng.integers(0, len(data.x_train), 100)], rng) for _ in range(n_steps)]
 
 timings, first_step, losses = {}, {}, {}
@@ -67,7 +68,7 @@ for name in ("numpy", "numba", "cupy"):
     except (BackendUnavailableError, ImportError) as err:
         print(f"{name:6s}: not available: {err}")
         continue
-    model = VAE(latent_dim=20, backend=name, seed=0)
+    model = VAE(latent_dim=20, backend=name, seed=SEED)
     opt = Adam(model.params, lr=1e-3, backend=model.backend)
     xp = model.backend.xp
     gpu_batches = [model.backend.asarray(b) for b in batches]
@@ -143,8 +144,8 @@ if ConvVAE is not None:
     n_conv = settings.pick(5000, len(data.x_train))
     conv_lr = settings.pick(3e-3, 1e-3)
     channels = settings.pick((8, 16), (32, 64))
-    conv = ConvVAE(latent_dim=20, channels=channels, seed=0)
-    mlp = VAE(latent_dim=20, seed=0)
+    conv = ConvVAE(latent_dim=20, channels=channels, seed=SEED)
+    mlp = VAE(latent_dim=20, seed=SEED)
     print(f"ConvVAE with channels {channels}: {conv.num_params} parameters; "
           f"the MLP VAE: {mlp.num_params} parameters")
     results, untrained = {}, {}

@@ -50,6 +50,7 @@ from numpy_vae import VAE, Adam
 from numpy_vae.cvae import ConditionalVAE
 
 settings = setup("Lesson 14: asking for a digit")
+SEED = settings.seed  # every random draw below derives from it (--seed N, NUMPY_VAE_SEED=N)
 data = load_digits(settings)
 epochs = 5  # in both modes: quick mode has 5,000 training images, full mode 60,000
 hidden, latent = settings.pick((128,), (400,)), 4
@@ -73,7 +74,7 @@ batch_size, lr = settings.pick(50, 100), settings.pick(2e-3, 1e-3)  # quick: mor
 # %%
 
 
-def train(model, x, y, *, epochs, batch_size=100, lr=1e-3, seed=0):
+def train(model, x, y, *, epochs, batch_size=100, lr=1e-3, seed=SEED):
     """Lesson 06's loop; ``y`` is None for the VAE, the labels for the CVAE."""
     rng = np.random.default_rng(seed)
     opt = Adam(model.params, lr=lr, backend=model.backend)
@@ -93,15 +94,15 @@ def train(model, x, y, *, epochs, batch_size=100, lr=1e-3, seed=0):
               f"{np.mean(losses[-100:]):.2f}  [{time.time() - t0:.1f} s]")
 
 
-def test_terms(model, x, y=None, seed=0):
+def test_terms(model, x, y=None, seed=SEED):
     """Mean reconstruction NLL and KL over x, one sampled z per image (nats)."""
     eps = np.random.default_rng(seed).standard_normal((len(x), model.latent_dim)).astype(np.float32)
     recon, kl = model.terms(x, eps) if y is None else model.terms(x, y, eps)
     return float(recon.mean()), float(kl.mean())
 
 
-vae = VAE(hidden_dims=hidden, latent_dim=latent, seed=0)
-cvae = ConditionalVAE(hidden_dims=hidden, latent_dim=latent, n_classes=10, seed=0)
+vae = VAE(hidden_dims=hidden, latent_dim=latent, seed=SEED)
+cvae = ConditionalVAE(hidden_dims=hidden, latent_dim=latent, n_classes=10, seed=SEED)
 print(vae, "\n", cvae, sep="")
 train(vae, data.x_train, None, epochs=epochs, batch_size=batch_size, lr=lr)
 train(cvae, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, lr=lr)
@@ -150,7 +151,7 @@ classify = nearest_mean_classifier(data.x_train, data.y_train)  # lesson 08's re
 judge_accuracy = float((classify(data.x_test) == data.y_test).mean())
 print(f"nearest-mean judge on real test digits: {judge_accuracy:.1%} correct")
 
-rng = np.random.default_rng(1)
+rng = np.random.default_rng(SEED + 1)
 z = rng.standard_normal((10, latent)).astype(np.float32)        # one z per column
 grid = np.concatenate([cvae.decode(z, np.full(10, c)) for c in range(10)])  # row c: digit c
 asked = np.repeat(np.arange(10), 10)

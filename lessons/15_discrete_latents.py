@@ -52,6 +52,7 @@ from numpy_vae.quantize import VectorQuantize, nearest_codes
 from numpy_vae.vqvae import VQVAE
 
 settings = setup("Lesson 15: discrete latents")
+SEED = settings.seed  # every random draw below derives from it (--seed N, NUMPY_VAE_SEED=N)
 data = load_digits(settings)
 epochs = 5  # in both modes: quick mode has 5,000 training images, full mode 60,000
 hidden = settings.pick((128,), (400,))
@@ -66,7 +67,7 @@ batch_size, lr = settings.pick(50, 100), settings.pick(2e-3, 1e-3)
 # result against the distances computed one by one.
 
 # %%
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(SEED)
 codebook = rng.uniform(-2, 2, (8, 2))
 points = rng.standard_normal((400, 2))
 codes = nearest_codes(points, codebook, np)
@@ -151,7 +152,7 @@ claim("the straight-through gradient equals finite differences of the surrogate 
 # %%
 
 
-def train(model, x, *, epochs, seed=0, log_usage=False):
+def train(model, x, *, epochs, seed=SEED, log_usage=False):
     """Lesson 06's loop, plus the VQ-VAE's ``after_step`` (dead-code restarts)."""
     rng = np.random.default_rng(seed)
     opt = Adam(model.params, lr=lr, backend=model.backend)
@@ -174,16 +175,16 @@ def train(model, x, *, epochs, seed=0, log_usage=False):
 
 
 x_test = data.x_test_bin
-vae = VAE(hidden_dims=hidden, latent_dim=settings.pick(8, 20), seed=0)
+vae = VAE(hidden_dims=hidden, latent_dim=settings.pick(8, 20), seed=SEED)
 print(vae)
 train(vae, data.x_train, epochs=epochs)
-eps = np.random.default_rng(0).standard_normal((len(x_test), vae.latent_dim)).astype(np.float32)
+eps = np.random.default_rng(SEED).standard_normal((len(x_test), vae.latent_dim)).astype(np.float32)
 vae_recon, vae_kl = (float(t.mean()) for t in vae.terms(x_test, eps))
 vae_bits = vae_kl / math.log(2)
 
 K = 512
 D = max(1, round(vae_bits / math.log2(K)))
-vq = VQVAE(hidden_dims=hidden, n_slots=D, slot_dim=4, n_codes=K, restart_every=50, seed=0)
+vq = VQVAE(hidden_dims=hidden, n_slots=D, slot_dim=4, n_codes=K, restart_every=50, seed=SEED)
 print(vq)
 last_usage = train(vq, data.x_train, epochs=epochs, log_usage=True)
 vq_recon = float(vq.terms(x_test)[0].mean())
@@ -212,7 +213,7 @@ claim("the VQ-VAE's code has about as many bits as the VAE's KL (within 4.5 bits
 # both over their last epoch of training (D slots of every training image).
 
 # %%
-vq_plain = VQVAE(hidden_dims=hidden, n_slots=D, slot_dim=4, n_codes=K, restart_every=0, seed=0)
+vq_plain = VQVAE(hidden_dims=hidden, n_slots=D, slot_dim=4, n_codes=K, restart_every=0, seed=SEED)
 print(vq_plain, "(no restarts)")
 plain_usage = train(vq_plain, data.x_train, epochs=epochs, log_usage=True)
 with_p, with_dead = last_usage["perplexity"], last_usage["dead_codes"]

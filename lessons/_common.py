@@ -1,6 +1,7 @@
 """Small helpers the lessons share, so each lesson can stay about its idea.
 
-    settings = setup("Lesson 03")     --quick / NUMPY_VAE_QUICK=1, output folder
+    settings = setup("Lesson 03")     --quick / NUMPY_VAE_QUICK=1, --seed / NUMPY_VAE_SEED,
+                                      output folder
     data = load_digits(settings)      MNIST (a subset in quick mode)
     savefig(fig, "03_name.png")       a PNG in lessons/out/ (or $NUMPY_VAE_LESSONS_OUT)
     claim("statement", ok, "value")   check a sentence of the lesson against this run
@@ -13,6 +14,12 @@
 Quick mode from a notebook: a kernel cannot take ``--quick``, so set the
 environment variable before the lesson's setup cell runs, with
 ``%env NUMPY_VAE_QUICK=1`` or ``os.environ["NUMPY_VAE_QUICK"] = "1"``.
+
+The seed: every random draw a lesson makes (initial weights, data order,
+noise, random subsets) is derived from ``settings.seed`` (``--seed N`` or
+``NUMPY_VAE_SEED=N``; default 0).  A lesson's claims must hold for any seed
+and on any CPU, not only for the run its author saw: ``make lessons-robust``
+(lessons/_check.py --robust) runs them under several seeds and BLAS kernels.
 
 Nothing here is part of the package: the lessons explain the package; these
 helpers only keep them short.  Lesson 06 writes the training loop out in
@@ -39,6 +46,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 QUICK_ENV = "NUMPY_VAE_QUICK"
+SEED_ENV = "NUMPY_VAE_SEED"
 OUT_ENV = "NUMPY_VAE_LESSONS_OUT"
 LESSONS_DIR = Path(__file__).resolve().parent
 
@@ -65,21 +73,48 @@ def setup(title: str) -> SimpleNamespace:
                         help=f"small and fast (under a minute); also ${QUICK_ENV}=1")
     parser.add_argument("--out", default=None,
                         help=f"folder for the figures (default: ${OUT_ENV} or lessons/out)")
+    parser.add_argument("--seed", default=None,
+                        help=f"seed of every random draw (default: ${SEED_ENV} or 0)")
     args, _ = parser.parse_known_args()
     quick = args.quick or os.environ.get(QUICK_ENV, "") not in ("", "0")
+    seed = _read_seed(args.seed if args.seed is not None else os.environ.get(SEED_ENV, "0"))
     out = Path(args.out or os.environ.get(OUT_ENV) or LESSONS_DIR / "out")
     out.mkdir(parents=True, exist_ok=True)
 
     def pick(quick_value, full_value):
         return quick_value if quick else full_value
 
-    _settings = SimpleNamespace(quick=quick, out=out, pick=pick, start=time.time())
+    _settings = SimpleNamespace(quick=quick, out=out, pick=pick, seed=seed, start=time.time())
     mode = "quick mode (small and fast)" if quick else "full mode"
-    print(f"{title} -- {mode}; figures go to {out}")
+    print(f"{title} -- {mode}; seed {seed}; figures go to {out}")
+    print(f"BLAS: {blas_kernel()}")
     if not quick:
         print(f"(quick mode: --quick, or ${QUICK_ENV}=1; in a notebook, run "
               f"`%env {QUICK_ENV}=1` before this cell)")
     return _settings
+
+
+def _read_seed(text) -> int:
+    try:
+        seed = int(str(text).strip())
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise SystemExit(f"the seed must be a whole number >= 0 (--seed or ${SEED_ENV}), got {text!r}")
+    return seed
+
+
+def blas_kernel() -> str:
+    """Which BLAS library and kernel this process runs, as threadpoolctl
+    reports it, e.g. "openblas 0.3.31, kernel Haswell, 1 thread(s)".  Matrix
+    products round differently under different kernels (as on different CPUs)."""
+    from threadpoolctl import threadpool_info
+
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl then sees)
+
+    found = [f"{i.get('internal_api')} {i.get('version')}, kernel {i.get('architecture')}, "
+             f"{i.get('num_threads')} thread(s)" for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(found) or "no BLAS found by threadpoolctl"
 
 
 def savefig(fig, name: str) -> Path:
@@ -138,8 +173,9 @@ def done():
     failed = [c for c in _claims if not c[1]]
     if _claims:
         mode = "quick" if _settings is not None and _settings.quick else "full"
+        seed = f", seed {_settings.seed}" if _settings is not None else ""
         on = f", on {_data_source}" if _data_source else ""
-        print(f"\nclaims checked by this run ({mode} mode{on}): "
+        print(f"\nclaims checked by this run ({mode} mode{seed}{on}): "
               f"{len(_claims) - len(failed)} of {len(_claims)} hold")
         if _data_source and _data_source != "MNIST":
             print("!! these claims were checked on SYNTHETIC digits, not MNIST: "
@@ -205,7 +241,7 @@ def load_digits(settings, n_train_quick=5000, n_test_quick=1000, dtype="float32"
         x_test, y_test = synthetic_digits(n_test_quick, seed=2, dtype=dtype)
         source = "synthetic seven-segment digits (MNIST unavailable)"
     _data_source = source
-    x_test_bin = mnist.binarize(x_test, "dynamic", np.random.default_rng(1234))
+    x_test_bin = mnist.binarize(x_test, "dynamic", np.random.default_rng(_seed(None) + 1234))
     print(f"data: {source}, {len(x_train)} training and {len(x_test)} test images")
     return SimpleNamespace(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
                            x_test_bin=x_test_bin, source=source)
@@ -347,24 +383,34 @@ def nearest_mean_classifier(x_train, y_train, n_classes=10):
 # Evaluating and training (lessons 07-12; lesson 06 writes both out)
 # --------------------------------------------------------------------------
 
-def evaluate(model, x, seed=0):
+def _seed(seed):
+    """``seed`` if given, else the lesson's seed (settings.seed)."""
+    if seed is not None:
+        return seed
+    return _settings.seed if _settings is not None else 0
+
+
+def evaluate(model, x, seed=None):
     """Single-sample estimate of the ELBO of x, in nats per image.
+
+    seed: of the noise eps (default: the lesson's seed).
 
     Returns {"elbo", "recon", "kl"}, each averaged over x, elbo = -(recon + kl):
     ``negative_elbo`` of numpy_vae/evaluate.py with the sign of the ELBO.
     """
     from numpy_vae.evaluate import negative_elbo
 
-    result = negative_elbo(model, x, seed=seed)
+    result = negative_elbo(model, x, seed=_seed(seed))
     return {"elbo": -result["nelbo"], "recon": result["recon"], "kl": result["kl"]}
 
 
 def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
-          seed=0, x_test=None, loss_and_grads=None, after_epoch=None, label="", quiet=False):
+          seed=None, x_test=None, loss_and_grads=None, after_epoch=None, label="", quiet=False):
     """Lesson 06's loop: shuffle, batches, loss_and_grads, Adam step.
 
     beta: a number, or a function step -> number (KL warm-up, lesson 10).
     binarize: draw fresh 0/1 images from the intensities x at every batch.
+    seed: of the data order and the binarization (default: the lesson's seed).
     x_test: if given, the test ELBO is computed after every epoch.
     loss_and_grads: replaces ``model.loss_and_grads(x, beta=beta)`` (lesson 07
         trains on the KL term alone with it).
@@ -375,7 +421,7 @@ def train(model, x, *, epochs, batch_size=100, lr=1e-3, beta=1.0, binarize=True,
     """
     from numpy_vae import Adam
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_seed(seed))
     opt = Adam(model.params, lr=lr, backend=model.backend)
     step_fn = loss_and_grads or (lambda xb, b: model.loss_and_grads(xb, beta=b))
     history = {"loss": [], "recon": [], "kl": [], "beta": [], "test_elbo": []}
