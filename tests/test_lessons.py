@@ -80,6 +80,74 @@ def test_lesson_runs_in_quick_mode_and_its_claims_hold(lesson, tmp_path, mnist_r
     assert all(f.parent == tmp_path for f in figures), f"figures outside NUMPY_VAE_LESSONS_OUT: {figures}"
 
 
+# A claim must hold on the reader's machine, not only on the one it was
+# written on: each lesson runs once more under another seed and another
+# OpenBLAS kernel (other CPUs round matrix products differently).  The
+# variants rotate over the lessons, so the suite covers seeds 1 and 2 and the
+# kernels Haswell, Sandybridge and Prescott; `make lessons-robust` runs every
+# combination.
+def _variant(index):
+    kernels = _check.PORTABLE_KERNELS if _check.kernels_can_be_chosen() else (None,)
+    return 1 + index % 2, kernels[index % len(kernels)]
+
+
+OTHER_VARIANTS = [(name, *_variant(i)) for i, name in enumerate(LESSON_NAMES)]
+
+
+@pytest.mark.parametrize("lesson,seed,kernel", OTHER_VARIANTS,
+                         ids=[f"{name}-seed{seed}-{kernel}" for name, seed, kernel in OTHER_VARIANTS])
+def test_lesson_claims_hold_under_another_seed_and_blas_kernel(lesson, seed, kernel, tmp_path, mnist_ready):
+    run = _check.run_script(LESSONS / lesson, quick=True, out_dir=tmp_path, timeout=LESSON_TIMEOUT_S,
+                            seed=seed, kernel=kernel)
+    issues = _check.problems(run.text, run.error)
+    assert not issues, describe(run, issues)
+    assert f"seed {seed}" in run.text.splitlines()[0], "the lesson did not see NUMPY_VAE_SEED"
+    if kernel is not None:
+        blas = _check.parse_output(run.text).blas
+        assert "kernel" in blas and "SkylakeX" not in blas, f"OPENBLAS_CORETYPE={kernel} not applied: {blas}"
+
+
+def test_the_seed_changes_a_lessons_random_draws_and_a_bad_seed_is_refused(tmp_path):
+    path = _fake_lesson(tmp_path, """\
+        import numpy as np
+        from _common import evaluate
+        SEED = settings.seed
+        print("draw", np.random.default_rng(SEED).integers(1 << 30))
+        for i in range(3):
+            claim(f"check {i}", True)
+        done()
+        """)
+    draws = {}
+    for seed in (0, 1):
+        run = _check.run_script(path, quick=True, out_dir=tmp_path, timeout=60, seed=seed)
+        assert run.error is None, run.text + run.stderr
+        assert f"seed {seed}" in run.text.splitlines()[0]
+        assert f"(quick mode, seed {seed}" in run.text
+        draws[seed] = [line for line in run.text.splitlines() if line.startswith("draw")]
+    assert draws[0] != draws[1]
+    run = _check.run_script(path, quick=True, out_dir=tmp_path, timeout=60, seed="two")
+    assert run.error == "exited with status 1"
+    assert "the seed must be a whole number >= 0" in run.stderr
+
+
+def test_the_robustness_table_counts_each_claim_over_the_variants():
+    from types import SimpleNamespace
+
+    def fake_run(held_second):
+        text = ("BLAS: openblas, kernel Haswell, 1 thread(s)\n[figure] /nonexistent.png\n"
+                "claims checked by this run (quick mode, seed 0, on MNIST): 2 of 2 hold\n"
+                "claim ok: the loss falls  [3.0 -> 1.0]\n"
+                f"claim {'ok' if held_second else 'FAILED'}: the KL rises  [0.5 -> 0.7]\n")
+        return SimpleNamespace(text=text, error=None if held_second else "exited with status 1")
+
+    runs = [("seed 0", fake_run(True)), ("seed 1", fake_run(False)), ("seed 2", fake_run(True))]
+    rows, clean = _check.robust_table(LESSONS / "99_fake.py", runs)
+    assert not clean
+    assert "  ok 3/3  the loss falls" in rows
+    assert "  !! 2/3  the KL rises" in rows
+    assert any("FAILED 0.5 -> 0.7" in row for row in rows)
+
+
 # --- the checker itself: a failed or missing claim must fail the run -------
 
 def _fake_lesson(tmp_path, body):
