@@ -70,7 +70,7 @@ train(model, data.x_train, epochs=settings.pick(4, 10))
 # 1.4e-45 = exp(-103.3)), so taking the mean of exp(log w) and then the log
 # gives log(0) = -infinity.  (float64 lasts until exp(-745); a
 # Gaussian decoder, whose densities can be large, overflows at exp(+710)
-# instead -- lesson 10's model had log-likelihoods near +700.)
+# instead -- lesson 10's model had log-likelihoods of +700 nats and more.)
 #
 # The fix is to factor out the largest term m = max_i log w_i:
 #
