@@ -18,7 +18,11 @@
 # A dimension the encoder ignores outputs mu_j = 0, sigma_j = 1 for every
 # digit -- exactly the prior -- and has KL_j = 0: it carries no information
 # and the decoder learns to ignore it.  We call dimension j *active* when
-# KL_j > 0.01 nats.  When many dimensions, or all, go inactive, that is
+# KL_j > 0.01 nats (as lessons 05 and 09 do).  Lesson 13 counts differently,
+# with Burda et al.'s measure: a unit is active when the variance over the
+# test images of its posterior mean, Var_x(mu_j(x)), exceeds 0.01 -- the
+# same number for a different quantity (a variance of means, not a KL in
+# nats), so the two counts need not agree on the same model.  When many dimensions, or all, go inactive, that is
 # **posterior collapse**: q(z | x) = p(z), the code says nothing about x.
 #
 # Then two remedies and one trap:
@@ -84,32 +88,49 @@ recons = np.array([sweep[b][1]["recon"] for b in betas])
 kls = np.array([sweep[b][1]["kl"] for b in betas])
 actives = np.array([int((sweep[b][2] > 0.01).sum()) for b in betas])
 elbos = np.array([sweep[b][1]["elbo"] for b in betas])
+for beta in betas:
+    print(f"beta {beta}: KL_j sorted, largest first: " + " ".join(f"{v:.3f}" for v in np.sort(sweep[beta][2])[::-1]))
 
 # %% [markdown]
 # Left: each model's 20 per-dimension KLs, sorted from largest to smallest;
 # the dashed line is the 0.01-nat threshold.  With beta = 0.5 nearly every
-# dimension carries information; as beta grows the KL price of information
-# rises, dimensions drop below the line (never more active dimensions at a
-# larger beta, and fewer at beta = 8 than at 0.5), and the KL falls at every
-# step.  Right: reconstructions get blurrier as beta grows -- less
-# information gets through z, and the reconstruction term rises at every
-# step.  In the table, the test ELBO gets worse at every step of beta above
-# 1, the only setting whose training loss *is* the (negative) ELBO; beta =
-# 0.5 ends close to beta = 1 (within 3 nats), and in short runs can even
-# come out a little ahead: these models are far from converged, and a
-# smaller KL price lets the encoder learn faster at first.
+# dimension carries information.  As beta grows the KL price of information
+# rises and every dimension carries less: rank for rank (largest against
+# largest, ..., weakest against weakest), each dimension at beta = 8
+# carries less than two thirds of its counterpart at beta = 0.5, most far
+# less, and the weakest one less than a tenth.  The weakest dimensions head
+# for the 0.01 line; in quick mode's short runs (150 steps) they reach it
+# only at the largest beta, and whether one has crossed it by then depends
+# on the seed, so the active counts in the table are often all 20.  Full
+# mode's longer runs take several across: fewer active dimensions at
+# beta = 8 than at beta = 0.5.  The total KL falls at every step of beta.
+# Right: reconstructions get blurrier as beta grows -- less information
+# gets through z, and the reconstruction term rises at every step.  In the
+# table, the test ELBO gets worse at every step of beta above 1, the only
+# setting whose training loss *is* the (negative) ELBO; beta = 0.5 ends
+# close to beta = 1 (within 5 nats), and in short runs can even come out a
+# little ahead: these models are far from converged, and a smaller KL price
+# lets the encoder learn faster at first.
 
 # %%
+profiles = {b: np.sort(sweep[b][2])[::-1] for b in betas}  # per-dimension KLs, largest first
+rank_ratio = profiles[8.0] / profiles[0.5]
 claim("with beta = 0.5 nearly every dimension is active (18 or more of 20)", actives[0] >= 18,
       f"{actives[0]}/20")
-claim("never more active dimensions at a larger beta, and fewer at beta = 8 than at beta = 0.5",
-      np.all(np.diff(actives) <= 0) and actives[-1] < actives[0], f"active: {actives.tolist()}")
+claim("rank for rank, every dimension at beta = 8 carries less than two thirds of the KL of its counterpart at beta = 0.5",
+      np.all(rank_ratio < 2 / 3), f"largest ratio {rank_ratio.max():.2f}")
+claim("the weakest dimension at beta = 8 carries less than a tenth of the weakest at beta = 0.5",
+      profiles[8.0][-1] < 0.1 * profiles[0.5][-1],
+      f"{profiles[8.0][-1]:.4f} vs {profiles[0.5][-1]:.4f} nats")
+if not settings.quick:
+    claim("full mode: fewer active dimensions at beta = 8 than at beta = 0.5", actives[-1] < actives[0],
+          f"active: {actives.tolist()}")
 claim("the KL falls at every step of beta", np.all(np.diff(kls) < 0), ", ".join(f"{v:.2f}" for v in kls))
 claim("the reconstruction term rises at every step of beta", np.all(np.diff(recons) > 0),
       ", ".join(f"{v:.2f}" for v in recons))
 claim("the test ELBO gets worse at every step of beta above 1", np.all(np.diff(elbos[1:]) < 0),
       ", ".join(f"beta {b}: {e:.2f}" for b, e in zip(betas, elbos)))
-claim("beta = 0.5 ends within 3 nats of beta = 1", abs(elbos[0] - elbos[1]) < 3,
+claim("beta = 0.5 ends within 5 nats of beta = 1", abs(elbos[0] - elbos[1]) < 5,
       f"{elbos[0]:.2f} vs {elbos[1]:.2f}")
 
 # %%
@@ -180,7 +201,7 @@ savefig(fig, "10_warmup.png")
 # the encoder gives back what is not worth its price, and both runs end at
 # about the same test KL (within 20%).  For this model there is little to
 # rescue: with beta = 1 nearly all dimensions (18 or more of 20) stay active
-# anyway, and the two test ELBOs end close together (within 3 nats).
+# anyway, and the two test ELBOs end close together (within 5 nats).
 # Warm-up earns its keep where collapse does happen -- powerful decoders
 # that can model x without z (autoregressive ones, for text or images),
 # where without it z is abandoned early and for good.
@@ -196,7 +217,7 @@ claim("both runs end at about the same test KL (within 20%)",
       f"{cold_end['kl']:.2f} vs {warm_end['kl']:.2f} nats")
 claim("with beta = 1 from the start, 18 or more of the 20 dimensions stay active", cold_end["active"] >= 18,
       f"{cold_end['active']}/20")
-claim("the two test ELBOs end within 3 nats of each other", abs(warm_end["elbo"] - cold_end["elbo"]) < 3,
+claim("the two test ELBOs end within 5 nats of each other", abs(warm_end["elbo"] - cold_end["elbo"]) < 5,
       f"{cold_end['elbo']:.2f} vs {warm_end['elbo']:.2f}")
 
 # %% [markdown]
@@ -268,21 +289,39 @@ s = log_variances(gauss, data.x_test).mean(axis=0)
 print(f"smallest learned standard deviation: {np.exp(s.min() / 2):.2e} (pixel {int(s.argmin())}); "
       f"a pixel at the centre: {np.exp(s[14 * 28 + 14] / 2):.2e}")
 free = float(-0.5 * (s[always_black] + np.log(2 * np.pi)).sum())
+n_black = int(always_black.sum())
+narrowest = np.argsort(s)[:n_black]  # as many pixels as there are always-black ones
+black_share = float(always_black[narrowest].mean())
+others_narrow = narrowest[~always_black[narrowest]]
+ink_share = (data.x_train[:, others_narrow] > 0).mean(axis=0)  # how often each is inked in training
+print(f"the {n_black} narrowest Gaussians: {black_share:.0%} on always-black pixels (which are "
+      f"{n_black / 784:.0%} of all pixels); the others are inked in a median {np.median(ink_share):.2%} "
+      f"of the training images")
 print(f"the {int(always_black.sum())} always-black pixels alone add about {free:.0f} nats to log p(x|z)")
 
 # %% [markdown]
-# The always-black pixels get the narrowest Gaussians (the lowest mean
-# log-variance), their log-variance falls during training, and the test NLL
-# is far below zero.  How far their log-variance gets depends on how long
-# we train: in quick mode's short run the decoder's means for those pixels
-# are not exactly 0 (every Adam step jiggles them a little), so it levels
-# off near log m_d^2, above the clamp (above -9.5); full mode's longer run
-# takes it down to the clamp itself (below -9.9).
+# The always-black pixels get narrow Gaussians: their mean log-variance is
+# lower than the other pixels' by more than 1.5, and although they are a
+# small share of the pixels (printed above), at least 40% of the narrowest
+# Gaussians -- take as many as there are always-black pixels -- are theirs.
+# The rest of the narrowest are mostly pixels that are black in nearly
+# every training image (the median one is inked in under 1% of them): the
+# decoder hardly tells "always" from "almost always".  Their log-variance
+# falls during training, and the test NLL is far below zero.  How far it
+# gets depends on how long we train: in quick mode's short run the
+# decoder's means for those pixels are not exactly 0 (every Adam step
+# jiggles them a little), so it levels off near log m_d^2, above the clamp
+# (above -9.5); full mode's longer run takes it down to the clamp itself
+# (below -9.9).
 
 # %%
-claim("the always-black pixels get lower log-variances than the other pixels (mean over pixels)",
-      watch["s_black"][-1] < watch["s_other"][-1],
-      f"{watch['s_black'][-1]:.2f} vs {watch['s_other'][-1]:.2f}")
+s_black, s_other = watch["s_black"][-1], watch["s_other"][-1]
+claim("the always-black pixels' mean log-variance is lower than the other pixels' by more than 1.5",
+      s_black < s_other - 1.5, f"{s_black:.2f} vs {s_other:.2f}")
+claim("at least 40% of the narrowest Gaussians (as many as there are always-black pixels) are on always-black pixels",
+      black_share >= 0.4, f"{black_share:.0%} of {n_black}")
+claim("the other narrowest ones are on pixels inked in a median of under 1% of the training images",
+      np.median(ink_share) < 0.01, f"median {np.median(ink_share):.2%}")
 claim("their log-variance falls during training (last epoch below the first)",
       watch["s_black"][-1] < watch["s_black"][0], f"{watch['s_black'][0]:.2f} -> {watch['s_black'][-1]:.2f}")
 claim("the test NLL (a continuous density) is far below zero (< -100 nats)", watch["nll"][-1] < -100,
@@ -305,7 +344,10 @@ else:
 # train both for 300 more steps (30 passes over 1,000 images): one with the
 # package's clamp, one with the clamp removed (`PIXEL_LOGVAR_RANGE = (-inf, inf)`
 # on that model's likelihood).  Every 10 steps we measure the mean
-# log-variance of the always-black pixels and the test NLL on 200 digits.
+# log-variance of the always-black pixels and the test NLL on 200 digits --
+# separately for the digits that have some ink on an always-black pixel,
+# if any do (a pixel black in every *training* image can still be inked in
+# a test image), and for the others.
 
 # %%
 def copy_of(model):
@@ -317,19 +359,23 @@ def copy_of(model):
 
 out_layer = f"decoder.{len(gauss.hidden_dims)}"  # the decoder's output Linear: W (400, 2 * 784), b (2 * 784,)
 x_watch = data.x_test[:200]
+inked = (x_watch[:, always_black] > 0).any(axis=1)  # test digits with ink where no training digit has any
+print(f"of the 200 test digits, {int(inked.sum())} have ink on an always-black pixel: "
+      f"{np.flatnonzero(inked).tolist()} (largest such value {x_watch[:, always_black].max():.3f})")
 runs = {}
 for name, limits in (("with the clamp [-10, 10]", (-10.0, 10.0)), ("without a clamp", (-np.inf, np.inf))):
     model = copy_of(gauss)
     model.params[f"{out_layer}.W"][:, :784][:, always_black] = 0  # the means of the always-black pixels
     model.params[f"{out_layer}.b"][:784][always_black] = 0
     model.likelihood.PIXEL_LOGVAR_RANGE = limits
-    trace = {"step": [], "s_black": [], "nll": []}
+    trace = {"step": [], "s_black": [], "nll": [], "nll_inked": []}
 
     def watch_steps(epoch, model=model, trace=trace):
         with np.errstate(all="ignore"):  # without the clamp, exp(-s) overflows float32 at s < -88.7
             trace["step"].append(10 * epoch)
             trace["s_black"].append(float(log_variances(model, x_watch)[:, always_black].mean()))
-            trace["nll"].append(-evaluate(model, x_watch)["elbo"])
+            trace["nll"].append(-evaluate(model, x_watch[~inked])["elbo"])
+            trace["nll_inked"].append(-evaluate(model, x_watch[inked])["elbo"] if inked.any() else np.nan)
 
     with np.errstate(all="ignore"):
         train(model, data.x_train[:1000], epochs=30, lr=1e-3, binarize=False, after_epoch=watch_steps, quiet=True)
@@ -337,24 +383,39 @@ for name, limits in (("with the clamp [-10, 10]", (-10.0, 10.0)), ("without a cl
     print(f"{name}:")
     for i in range(2, 30, 3):
         print(f"  step {trace['step'][i]:3d}: mean log-variance of the always-black pixels "
-              f"{trace['s_black'][i]:8.2f}, test NLL {trace['nll'][i]:10.1f} nats")
+              f"{trace['s_black'][i]:8.2f}; test NLL {trace['nll'][i]:10.1f} nats on the {int((~inked).sum())} "
+              f"digits without ink there" + (f", {trace['nll_inked'][i]:10.4g} on the inked one(s)" if inked.any() else ""))
 
 clamped, free_run = runs["with the clamp [-10, 10]"], runs["without a clamp"]
 
 # %% [markdown]
 # With the clamp, the always-black pixels' log-variance runs down to the
 # floor, -10, and stops there (no gradient beyond it); the NLL stays finite.
-# Without it, the log-variance falls far past -10 and is still falling when
-# the 300 steps end, and the NLL dives below anything the clamped run
-# reaches.  Nothing stops it but the end of the run -- or a breakdown:
-# since the decoder's log-variances share its hidden layer, pushing the
-# black pixels' s down drags the other pixels' s down too, where the error
-# (x_d - m_d)^2 is not 0; their term (x_d - m_d)^2 exp(-s_d) explodes, the
-# gradients with it, and the NLL shoots up by orders of magnitude, or
-# becomes NaN (not a number: exp(-s) overflows float32 once s < -88.7).  In
-# quick mode's run that happens within the 300 steps (the NLL ends above
-# +1000 nats or NaN); full mode's better-trained model is still diving at
-# step 300 (its NLL ends below the clamped run's lowest value).
+# Without it, the log-variance falls far past -10 and keeps falling (over
+# the last 100 steps it averages more than 5 below the 100 before), and
+# the NLL dives below anything the clamped run reaches.  The path is
+# erratic -- the log-variance jumps back up now and then, and a run can
+# even end in NaN (not a number: exp(-s) overflows float32 once s < -88.7)
+# -- and its exact course depends on the machine: a run whose numbers grow
+# without bound amplifies every rounding difference of the matrix
+# products, so two CPUs (two OpenBLAS kernels) print different numbers.
+# What the claims below check is what every run shows.
+#
+# Then the bill comes.  A Gaussian this narrow is a bet that the pixel is
+# exactly 0 in every image, and the test set need not agree.  In quick mode
+# one of the 200 test digits has a faint trace of ink, 0.016, on a pixel
+# that is black in all 5,000 training images.  That pixel's term
+# (x_d - m_d)^2 exp(-s_d) / 2 is 1.2e-4 exp(-s_d) nats: under 3 nats at the
+# clamp (s = -10), 3e13 nats at s = -40.  With the clamp the digit fares
+# badly anyway -- it is an unusual digit, and its NLL climbs during the
+# 300 steps as the model sharpens on its 1,000 training images -- but
+# without it, its NLL shoots above a million nats (or NaN), more than
+# a hundred times the clamped run's worst, while the other 199 digits'
+# NLL is still diving.  The model that looks best on most digits is
+# absurdly sure of itself, and one unexpected stroke exposes it.  (In full
+# mode the always-black pixels are those black in all 60,000 training
+# images; the run prints how many of the 200 test digits have ink on one,
+# and the claims about it are checked only when there is such a digit.)
 
 # %%
 claim("with the clamp, the always-black pixels' log-variance ends at the floor (between -10 and -9.5)",
@@ -364,19 +425,27 @@ claim("with the clamp, the NLL stays finite throughout", np.all(np.isfinite(clam
 lowest_free = float(np.nanmin(free_run["s_black"]))
 claim("without it, the log-variance falls far past the clamp (below -15)", lowest_free < -15,
       f"lowest mean log-variance {lowest_free:.1f}")
-claim("without it, the NLL first dives below the clamped run's lowest value",
+with np.errstate(all="ignore"):
+    late, before = np.nanmean(free_run["s_black"][20:]), np.nanmean(free_run["s_black"][10:20])
+claim("without it, the log-variance keeps falling (over the last 100 steps it averages more than 5 below the 100 before)",
+      late < before - 5, f"{before:.1f} over steps 110-200, {late:.1f} over steps 210-300")
+claim("without it, the NLL of the digits without ink there dives below the clamped run's lowest",
       np.nanmin(free_run["nll"]) < min(clamped["nll"]),
       f"{np.nanmin(free_run['nll']):.1f} vs {min(clamped['nll']):.1f} nats")
-claim("without it, the log-variance is still falling at step 300 (below its value 30 steps before)",
-      free_run["s_black"][-1] < free_run["s_black"][-4],
-      f"{free_run['s_black'][-4]:.1f} at step {free_run['step'][-4]}, {free_run['s_black'][-1]:.1f} at step 300")
 if settings.quick:
-    claim("quick mode: without it, the run breaks down within 300 steps: the NLL ends above +1000 nats or NaN",
-          not free_run["nll"][-1] < 1000, f"last NLL {free_run['nll'][-1]:.4g} nats")
-else:
-    claim("full mode: without it, the NLL is still diving at step 300 (below the clamped run's lowest)",
-          free_run["nll"][-1] < min(clamped["nll"]),
-          f"{free_run['nll'][-1]:.1f} vs {min(clamped['nll']):.1f} nats")
+    claim("quick mode: one of the 200 test digits has ink (about 0.016) on an always-black pixel",
+          inked.sum() == 1 and abs(x_watch[:, always_black].max() - 0.016) < 0.001,
+          f"{int(inked.sum())} digit(s), largest value {x_watch[:, always_black].max():.4f}")
+if inked.any():
+    worst_clamped = max(clamped["nll_inked"])
+    worst_free = np.nanmax(free_run["nll_inked"]) if not np.all(np.isnan(free_run["nll_inked"])) else np.inf
+    claim("with the clamp, the inked digit's NLL climbs during the 300 steps (ends above where it starts)",
+          clamped["nll_inked"][-1] > clamped["nll_inked"][0],
+          f"{clamped['nll_inked'][0]:.1f} -> {clamped['nll_inked'][-1]:.1f} nats")
+    claim("without it, the inked digit's NLL shoots above a million nats (or NaN)",
+          worst_free > 1e6 or np.isnan(free_run["nll_inked"]).any(), f"highest {worst_free:.4g} nats")
+    claim("that is more than a hundred times the clamped run's worst for that digit",
+          worst_free > 100 * max(worst_clamped, 1.0), f"{worst_free:.4g} vs {worst_clamped:.1f} nats")
 
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(20, 4.4), layout="constrained")
@@ -391,10 +460,12 @@ axes[1].set_xlabel("epoch")
 axes[1].set_ylabel("mean learned log-variance")
 axes[1].set_xticks(watch["epoch"])
 axes[1].legend(fontsize=8)
-axes[1].set_title("training with the clamp: the always-black\npixels get the narrowest Gaussians", fontsize=10)
-for name, trace in runs.items():
-    axes[2].plot(trace["step"], trace["s_black"], "o-", ms=3, label=name)
-    axes[3].plot(trace["step"], trace["nll"], "o-", ms=3, label=name)
+axes[1].set_title("training with the clamp: the always-black\npixels get narrow Gaussians", fontsize=10)
+for i, (name, trace) in enumerate(runs.items()):
+    axes[2].plot(trace["step"], trace["s_black"], "o-", ms=3, color=f"C{i}", label=name)
+    axes[3].plot(trace["step"], trace["nll"], "o-", ms=3, color=f"C{i}", label=f"{name}: digits without ink there")
+    if inked.any():
+        axes[3].plot(trace["step"], trace["nll_inked"], "x--", ms=4, color=f"C{i}", label=f"{name}: the inked digit(s)")
 axes[2].axhline(-10, color="k", ls=":", lw=1)
 axes[2].set_xlabel("steps after pinning the black pixels' means at 0")
 axes[2].set_ylabel("mean log-variance, always-black pixels")
@@ -403,7 +474,7 @@ axes[2].legend(fontsize=8)
 axes[3].set_yscale("symlog")
 axes[3].set_xlabel("steps after pinning the black pixels' means at 0")
 axes[3].set_ylabel("test NLL (nats; missing points are NaN)")
-axes[3].set_title("without the clamp the run breaks down", fontsize=10)
+axes[3].set_title("without the clamp: most digits dive,\na digit inked where training never was explodes", fontsize=10)
 axes[3].legend(fontsize=8)
 savefig(fig, "10_learned_variance.png")
 
@@ -417,8 +488,9 @@ savefig(fig, "10_learned_variance.png")
 #
 # ## What we learned
 #
-# * beta trades reconstruction against KL: raising it switches latent
-#   dimensions off (KL_j < 0.01 nats) and blurs the reconstructions.
+# * beta trades reconstruction against KL: raising it makes every latent
+#   dimension carry less (its KL_j heads for 0; below 0.01 nats we call it
+#   switched off) and blurs the reconstructions.
 # * Warm-up lets the decoder learn to use z before the KL charges for it;
 #   for this MLP VAE at beta = 1 it changes little.
 # * A learned per-pixel variance is elegant and exploitable: on pixels that

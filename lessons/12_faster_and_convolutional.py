@@ -54,7 +54,9 @@ data = load_digits(settings)
 # initial weights and the same noise), run a few warm-up steps (Numba
 # compiles its kernels on first use; that time is reported separately), then
 # time a few hundred training steps on the same batches.  The losses should
-# agree to float32 rounding: the backends compute the same function.
+# agree to float32 rounding: the backends compute the same function.  (A
+# backend this machine lacks is skipped; if only numpy is left, there is
+# nothing to compare, and the run prints NOT CHECKED instead of a claim.)
 
 # %%
 n_steps = settings.pick(30, 300)
@@ -100,9 +102,13 @@ for name in timings:
         differences[name] = float(np.abs(losses[name] - losses["numpy"]).max())
         print(f"{name} vs numpy: {timings['numpy'] / timings[name]:.2f}x the speed; "
               f"largest loss difference over the run {differences[name]:.2e} nats")
-claim("every available backend computes the same losses as numpy, step by step (within 1e-3 nats)",
-      all(d < 1e-3 for d in differences.values()),
-      ", ".join(f"{n}: {d:.1e}" for n, d in differences.items()) or "numpy is the only backend here")
+for name, difference in differences.items():
+    claim(f"the {name} backend computes the same losses as numpy, step by step (within 1e-3 nats)",
+          difference < 1e-3, f"largest difference {difference:.1e} nats over {n_steps - 1} steps")
+if not differences:
+    # Nothing to compare: say so, rather than let a claim about no backends pass.
+    print("NOT CHECKED: only the numpy backend is available here, so this run compares no backends "
+          "(pip install \"numpy-vae[numba]\" and run again)")
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 names = list(timings)
@@ -198,11 +204,15 @@ if ConvVAE is not None:
 # ## What we learned
 #
 # * A backend swaps the array library and a few kernels; the model code and
-#   its results stay the same (the losses agree to rounding).  On a CPU the
-#   gain from Numba is limited by the share of time spent outside BLAS.
+#   its results stay the same (the losses agree to rounding; checked above
+#   for each backend this machine has -- with only numpy installed, the run
+#   says it checked nothing).  On a CPU the gain from Numba is limited by
+#   the share of time spent outside BLAS.
 # * The convolutional VAE reuses every piece of the VAE except the two
-#   networks.  It has fewer weights than the MLP and learns faster per
-#   epoch, but each epoch costs several times more in NumPy.
+#   networks.  It has fewer than half the weights of the MLP.  Given two
+#   epochs on all of MNIST (full mode) it ends with the better test ELBO;
+#   quick mode's small one, after 150 steps, is still behind.  Each epoch
+#   costs several times more in NumPy (the seconds printed above).
 
 # %%
 done()
