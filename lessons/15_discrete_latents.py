@@ -155,11 +155,12 @@ claim("the node's backward (straight-through + both sg terms, z_e and codebook) 
 # codebook from the codebook term, like every other parameter?  Adam moves
 # a weight by lr * m / sqrt(v) (bias-corrected running means of g and g^2):
 # on the first step exactly lr * g / (|g| + eps), about lr whatever the
-# size of g; later steps are at most a few lr, and less when the gradient's
-# sign keeps changing.  So a code moves at most a few lr per step, while an
-# encoder output, a sum over hundreds of weights that each move that much,
-# can move hundreds of times faster: the encoder outputs run away from
-# their codes.  Section 4 trains one VQ-VAE that way
+# size of g; later steps can be larger, but never more than about 7 lr
+# with the usual betas (0.9, 0.999), and are much smaller when the
+# gradient's sign keeps changing.  So a code moves at most a few lr per
+# step, whatever its gradient, while an encoder output, a sum over
+# hundreds of weights that each move that much, can move hundreds of times
+# faster: the encoder outputs run away from their codes.  Section 4 trains one VQ-VAE that way
 # (`codebook_update="gradient"`) for one epoch and measures both.
 #
 # ## 3. A Gaussian VAE, and a VQ-VAE with as many bits
