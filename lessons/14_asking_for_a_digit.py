@@ -295,10 +295,12 @@ print("labels judged read per source: " + ", ".join(
 # The CVAE with 20 latent numbers, trained alongside the others, on the
 # same 200 test digits: with room to spare, the encoder also writes the
 # digit's identity into z, and the decoder learns to trust z over the
-# label.  Fewer of its transfers are the digit asked for, and most of the
-# others are the source digit again.  (In one full-mode run of ours, 5
-# epochs on all of MNIST, 44% of its transfers were judged to be the digit
-# asked for; the lines below give this run's numbers.)
+# label.  Fewer of its transfers are the digit asked for, and many of the
+# others are the source digit again.  (In our full-mode run, seed 0, 5
+# epochs on all of MNIST: 44% of its transfers judged to be the digit
+# asked for, against 74% with 4 numbers, and 45% of its misses the source
+# digit; quick mode: about 24% and 60%.  The lines below give this run's
+# numbers.)
 
 # %%
 mu20, _ = cvae20.encode(sources, source_labels)
@@ -312,8 +314,8 @@ print(f"transfers judged to be the label asked for: latent 4 {transfer_hit:.1%},
       f"of the latent-20 misses, {source_again:.0%} are the source digit again")
 claim("with 20 latent numbers fewer transfers are the digit asked for than with 4 (by 10 points or more)",
       hit20 < transfer_hit - 0.10, f"{hit20:.1%} vs {transfer_hit:.1%}")
-claim("and most of the 20-number CVAE's misses are the source digit again",
-      source_again > 0.5, f"{source_again:.0%} of its {int(missed.sum())} misses")
+claim("and over a third of its misses are the source digit again (an even spread over the nine wrong digits: one in nine)",
+      source_again > 1 / 3, f"{source_again:.0%} of its {int(missed.sum())} misses")
 
 # %% [markdown]
 # ## What we learned
