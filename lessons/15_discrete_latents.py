@@ -333,15 +333,7 @@ print(f"in this run {better} reconstructs the test digits better: -log p(x | z) 
 # is measurable: the slots of a real digit are not independent -- the code
 # in one slot tells something about the code in the next.
 #
-# First the samples.  We need a judge that is not the VQ-VAE: the Gaussian
-# VAE trained above, whose -ELBO of an image says how unlike a digit it
-# finds it.  It scores three sets of decoded images (decoder means, as grey
-# values): the training digits' own codes (the reconstructions); the same
-# codes with each slot's column shuffled across the digits, which
-# keeps every slot's frequencies and breaks only how the slots go together;
-# and samples from the independent prior.
-#
-# Then the dependence itself.  We compare two priors on the *test* digits'
+# First the dependence itself.  We compare two priors on the *test* digits'
 # codes: the independent one, and the next simplest, a chain
 # p(k_j | k_{j-1}) fitted from counts of neighbouring pairs.  With K = 512
 # most pairs are never seen in training, so each row of counts gets alpha
@@ -355,6 +347,14 @@ print(f"in this run {better} reconstructs the test digits better: -log p(x | z) 
 # chain assigns the test codes a higher likelihood, the slots depend on
 # each other, and the independent prior throws that away.  (With D slots
 # the chain has D - 1 links; the gain is printed per link.)
+#
+# Then the samples.  We need a judge that is not the VQ-VAE: the Gaussian
+# VAE trained above, whose -ELBO of an image says how unlike a digit it
+# finds it.  It scores three sets of decoded images (decoder means, as grey
+# values): the training digits' own codes (the reconstructions); the same
+# codes with each slot's column shuffled across the digits, which
+# keeps every slot's frequencies and breaks only how the slots go together;
+# and samples from the independent prior.
 
 # %%
 train_codes = np.concatenate([vq.encode(data.x_train[i:i + 1000]) for i in range(0, len(data.x_train), 1000)])
