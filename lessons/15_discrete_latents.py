@@ -155,11 +155,12 @@ claim("the node's backward (straight-through + both sg terms, z_e and codebook) 
 # codebook from the codebook term, like every other parameter?  Adam moves
 # a weight by lr * m / sqrt(v) (bias-corrected running means of g and g^2):
 # on the first step exactly lr * g / (|g| + eps), about lr whatever the
-# size of g; later steps can be larger, but never more than about 7 lr
-# with the usual betas (0.9, 0.999), and are much smaller when the
-# gradient's sign keeps changing.  So a code moves at most a few lr per
-# step, whatever its gradient, while an encoder output, a sum over
-# hundreds of weights that each move that much, can move hundreds of times
+# size of g; later steps can be larger, but never more than about 7.3 lr
+# with the usual betas (0.9, 0.999): |m| / sqrt(v) <= (1 - b1) /
+# sqrt((1 - b2) (1 - b1^2 / b2)) by Cauchy-Schwarz; and they are much
+# smaller when the gradient's sign keeps changing.  So a code moves at
+# most a few lr per step, whatever its gradient, while an encoder output,
+# a sum over hundreds of weights that each move that much, can move far
 # faster: the encoder outputs run away from their codes.  Section 4 trains one VQ-VAE that way
 # (`codebook_update="gradient"`) for one epoch and measures both.
 #
@@ -230,8 +231,10 @@ print("(D is chosen to match the bits, so the two agree within half a slot, 4.5 
 # means, like the codebook term, only move chosen codes (an unused code
 # stays put for about a thousand steps, then its running mean shrinks
 # towards 0).  It comes back only if the encoder outputs wander into its
-# cell, and few do: without a remedy most of the codebook stays unused,
-# *dead codes*.  Two numbers describe the usage of the codebook:
+# cell, or near 0 once it has shrunk there.  Some do, slowly (in our runs
+# hardly any in quick mode's 500 steps, about half in full mode's 3,000):
+# without a remedy a large part of the codebook stays unused, *dead
+# codes*.  Two numbers describe the usage of the codebook:
 #
 # * dead codes: how many of the K codes no slot chooses;
 # * perplexity: exp(entropy) of the codes' frequencies -- the number of
@@ -256,10 +259,10 @@ plain_recon = float(vq_plain.terms(x_test)[0].mean())
 print(f"{'':18s} {'dead codes':>10s} {'perplexity':>10s} {'recon':>8s}")
 print(f"{'with restarts':18s} {with_dead:10d} {with_p:10.1f} {vq_recon:8.2f}")
 print(f"{'without restarts':18s} {plain_dead:10d} {plain_p:10.1f} {plain_recon:8.2f}")
-claim("without restarts, most of the codebook is dead in every epoch",
-      min(dead_per_epoch) > K / 2, f"dead codes per epoch: {dead_per_epoch} of {K}")
-claim("and few come back: from epoch 2 to the last, the dead codes fall by under a tenth of K",
-      dead_per_epoch[1] - dead_per_epoch[-1] < K / 10, f"{dead_per_epoch[1]} -> {dead_per_epoch[-1]}")
+claim("without restarts, a large part of the codebook is still dead in the last epoch (over a third)",
+      plain_dead > K / 3, f"dead codes per epoch: {dead_per_epoch} of {K}")
+claim("some come back, slowly: fewer dead codes in the last epoch than in the second",
+      dead_per_epoch[-1] < dead_per_epoch[1], f"{dead_per_epoch[1]} -> {dead_per_epoch[-1]}")
 claim("restarts leave fewer dead codes and a higher perplexity",
       with_dead < plain_dead and with_p > plain_p,
       f"dead {with_dead} vs {plain_dead}, perplexity {with_p:.1f} vs {plain_p:.1f}")
@@ -270,7 +273,10 @@ claim("restarts leave fewer dead codes and a higher perplexity",
 # largest distance a code entry moved in one Adam step, in units of lr; and
 # on the test digits, how far the encoder outputs end up from their codes,
 # next to the EMA model without restarts.  (Restarts hide the run-away:
-# they keep putting codes back onto the encoder outputs.)
+# they keep putting codes back onto the encoder outputs.)  How far they
+# run depends on the step size: in our runs, after one epoch the encoder
+# outputs were about 20 times the size of their codes in quick mode
+# (lr 2e-3), about 4 times in full mode (lr 1e-3).
 
 # %%
 
@@ -291,11 +297,11 @@ print(f"largest move of a code entry in one Adam step: {code_step / lr:.2f} lr")
 print(f"{'':22s} {'mean |z_e|':>10s} {'mean |e|':>10s} {'||z_e - e||^2':>14s}")
 print(f"{'EMA, 5 epochs':22s} {ema_ze:10.3f} {ema_e:10.3f} {ema_dist:14.3f}")
 print(f"{'Adam, 1 epoch':22s} {adam_ze:10.3f} {adam_e:10.3f} {adam_dist:14.3f}")
-claim("trained by Adam, a code entry moves at most a few lr per step (under 3 lr)",
-      code_step < 3 * lr, f"largest step {code_step / lr:.2f} lr")
-claim("and the encoder outputs run away from their codes: mean |z_e| over 10 times mean |e|, "
-      "||z_e - e||^2 over 5 times the EMA model's",
-      adam_ze > 10 * adam_e and adam_dist > 5 * ema_dist,
+claim("trained by Adam, a code entry moves at most a few lr per step (under Adam's bound, 7.3 lr)",
+      code_step < 7.3 * lr, f"largest step {code_step / lr:.2f} lr")
+claim("and the codes fall behind the encoder outputs: mean |z_e| over 2.5 times mean |e|, "
+      "||z_e - e||^2 over 2.5 times the EMA model's",
+      adam_ze > 2.5 * adam_e and adam_dist > 2.5 * ema_dist,
       f"|z_e| {adam_ze:.3g} vs |e| {adam_e:.3g}; ||z_e - e||^2 {adam_dist:.3g} vs {ema_dist:.3g} per slot")
 
 
