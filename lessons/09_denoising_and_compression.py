@@ -139,6 +139,16 @@ def mse(a, b):
     return float(((a - b) ** 2).mean())
 
 
+def judge(images, reference=data.x_train[:10000].astype(np.float64), labels=data.y_train[:10000]):
+    """The digit of each image, read by its nearest training image (pixel distance): a
+    recogniser independent of the VAEs, right for about 9 in 10 clean test digits."""
+    images = np.asarray(images, dtype=np.float64)
+    ref_sq = (reference ** 2).sum(axis=1)
+    nearest = [(ref_sq[None, :] - 2 * chunk @ reference.T).argmin(axis=1)
+               for chunk in np.array_split(images, max(1, len(images) // 250))]
+    return labels[np.concatenate(nearest)]
+
+
 noisy = {0.10: salt_and_pepper(clean, 0.10), 0.25: salt_and_pepper(clean, 0.25)}
 print(f"{'noise':>6s} {'MSE of the noisy input':>23s}   MSE after one round trip, latent_dim = "
       + ", ".join(str(k) for k in latent_dims))
@@ -147,6 +157,13 @@ for fraction, x_noisy in noisy.items():
     before[fraction] = mse(x_noisy, clean)
     after[fraction] = {k: mse(models[k].reconstruct(x_noisy), clean) for k in latent_dims}
     print(f"{fraction:6.0%} {before[fraction]:23.4f}   " + "  ".join(f"{a:.4f}" for a in after[fraction].values()))
+labels = data.y_test[:1000]
+right = {"clean": float((judge(clean) == labels).mean()),
+         "clean, round trip": float((judge(models[20].reconstruct(clean)) == labels).mean())}
+for fraction, x_noisy in noisy.items():
+    right[f"{fraction:.0%} noise, round trip"] = float((judge(models[20].reconstruct(x_noisy)) == labels).mean())
+print("the right digit, read by the nearest training image (20-number model): "
+      + ", ".join(f"{name} {v:.1%}" for name, v in right.items()))
 
 # %% [markdown]
 # At 10% the round trip of the 20-number model removes a large part of the
