@@ -242,17 +242,17 @@ claim("Adam does not care about the scale of the gradient: gradients times 1000 
 claim("no weight ever moves by more than (1 - beta1) / sqrt(1 - beta2) = 3.16 learning rates in a step, "
       "and some do move by more than one", lr < max(biggest_move) < 3.16 * lr,
       f"largest step {max(biggest_move) / lr:.2f} x lr")
-# The two extremes, on 1000 made-up weights for 200 steps: a gradient that
+# The two extremes, on 1200 made-up weights for 200 steps: a gradient that
 # never changes, and one that is pure noise (zero mean), each with scales
 # from 1e-4 to 100 across the weights.
 toy_rng = np.random.default_rng(SEED + 6)
-scales = np.logspace(-4, 2, 1000)
-toy = {"steady": np.zeros(1000), "noise": np.zeros(1000)}
+scales = np.logspace(-4, 2, 1200)
+toy = {"steady": np.zeros(1200), "noise": np.zeros(1200)}
 toy_adam = Adam(toy, lr=lr)
 toy_moves = {"steady": [], "noise": []}
 for _ in range(200):
     before = {k: v.copy() for k, v in toy.items()}
-    toy_adam.step({"steady": scales.copy(), "noise": scales * toy_rng.standard_normal(1000)})
+    toy_adam.step({"steady": scales.copy(), "noise": scales * toy_rng.standard_normal(1200)})
     for k in toy:
         toy_moves[k].append(np.abs(toy[k] - before[k]) / lr)
 steady_moves, noise_moves = np.array(toy_moves["steady"]), np.array(toy_moves["noise"])

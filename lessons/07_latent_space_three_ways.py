@@ -263,7 +263,11 @@ claim("both: the code tells the digit far above chance (5-NN accuracy > 30%)",
 # yardstick for all three models).
 # And the draws are not one digit over and over: the nearest-class-mean
 # recogniser of lesson 08 (`nearest_mean_classifier`, lessons/_common.py)
-# finds many different digits among them.
+# finds many different digits among them.  (The reconstruction-only model's
+# draws score about as well on the distance: they decode the digits whose
+# codes happen to sit near the origin, as said above.  The distance tells a
+# decoder that draws digits from one that draws noise, not the two trained
+# models apart; the scatter plots do that.)
 
 # %%
 def nearest_distance(a, b):

@@ -171,8 +171,8 @@ claim("the recogniser finds at least 6 different digits in the manifold (4 or mo
 # simply cross-fades two images (at t = 0.5 you see both digits at half
 # brightness), while the latent walk moves one shape into the other.  Its
 # middle frames can be faint or broken where the path crosses a region no
-# training digit's cloud covers, but they are single shapes, never a double
-# exposure.
+# training digit's cloud covers, but they are single shapes, hardly ever a
+# double exposure.
 
 # %%
 def first_index(label, skip=0):
@@ -226,9 +226,9 @@ claim("the latent walk's middle frame covers about one digit's ink (median area 
       latent_growth < 1.2, f"area ratio {latent_growth:.2f}")
 claim("the cross-fade's middle frame covers far more (median area ratio > 1.3: two digits at once)",
       fade_growth > 1.3, f"area ratio {fade_growth:.2f}")
-claim("the latent walk (almost) never makes a double exposure: an area ratio above 1.3 in at most "
-      "2% of the pairs, against most pairs for the cross-fade",
-      latent_double <= 0.02 and fade_double > 0.5, f"{latent_double:.1%} against {fade_double:.1%}")
+claim("the latent walk hardly ever makes a double exposure: an area ratio above 1.3 in under 5% of "
+      "the pairs, against most pairs for the cross-fade",
+      latent_double < 0.05 and fade_double > 0.5, f"{latent_double:.1%} against {fade_double:.1%}")
 
 # %% [markdown]
 # ## 4. Latent arithmetic
@@ -237,17 +237,17 @@ claim("the latent walk (almost) never makes a double exposure: an area ratio abo
 # x of class c, is a point that "means" that class.  The difference
 # m_b - m_a is a direction that turns a's into b's.  Starting from a digit of
 # class a at its own code z, decode z + t (m_b - m_a) for t = 0 ... 1.5:
-# often the digit morphs into a b while keeping its slant and stroke width
-# (4 to 9, 1 to 7).  Not always cleanly: the step is a straight line, and the
+# often the digit morphs into a b while keeping its slant, and in part its
+# stroke width (4 to 9, 1 to 7).  Not always cleanly: the step is a straight line, and the
 # classes are not arranged along straight lines (3 to 8 may pass through a
 # 5; 7 to 1 may fade before it sharpens).  Below the picture, the
 # recogniser counts, for each move and up to 100 test digits of class a, how
 # many decode(z + (m_b - m_a)) (t = 1) it labels b.
 
 # %% [markdown]
-# And in numbers, "keeping its slant and stroke width", with two measures of
-# handwriting taken from the ink (pixel intensities as weights), the same as
-# lesson 14's:
+# And in numbers, "keeping its slant, and in part its stroke width", with two measures of
+# handwriting taken from the ink (pixel intensities as weights), the first
+# one also lesson 14's:
 #
 # * **slant**: the regression slope of the column on the row of the ink,
 #   cov(col, row) / var(row), negative for a digit leaning right;
@@ -256,7 +256,9 @@ claim("the latent walk (almost) never makes a double exposure: an area ratio abo
 #   their pixels are the grey edges of a stroke.
 #
 # For each move and its up to 100 digits we correlate a test digit's value
-# with that of its moved version decode(z + (m_b - m_a)).
+# with that of its moved version decode(z + (m_b - m_a)).  The slant carries
+# over almost perfectly; the stroke width only in part, more for some moves
+# than for others (the run prints each move's two correlations).
 
 # %%
 rows_at, cols_at = np.mgrid[0:28, 0:28].reshape(2, -1).astype(np.float64)
@@ -301,10 +303,10 @@ print(f"slant and ink (a source digit against its moved version, correlation ove
 slant_kept = np.mean([v[0] for v in kept.values()])
 ink_kept = np.mean([v[1] for v in kept.values()])
 claim("a moved digit keeps its slant: averaged over the five moves, the correlation between the slant "
-      "of a test digit and that of its moved version is above 0.5", slant_kept > 0.5,
+      "of a test digit and that of its moved version is above 0.8", slant_kept > 0.8,
       f"mean r = {slant_kept:.2f}; " + ", ".join(f"{a}->{b} {v[0]:.2f}" for (a, b), v in kept.items()))
-claim("and its stroke width: the same correlation for the ink per stroke pixel is above 0.5",
-      ink_kept > 0.5,
+claim("and in part its stroke width: the same correlation for the ink per covered pixel is above 0.2 "
+      "on average, and below the slant's", 0.2 < ink_kept < slant_kept,
       f"mean r = {ink_kept:.2f}; " + ", ".join(f"{a}->{b} {v[1]:.2f}" for (a, b), v in kept.items()))
 claim("on average over the five moves, most moved digits are recognised as the target digit (> 50%)",
       share > 0.5, f"{share:.0%}; " + ", ".join(f"{a}->{b} {v:.0%}" for (a, b), v in turned.items()))
