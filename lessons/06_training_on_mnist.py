@@ -226,7 +226,7 @@ seen = rms > 0  # weights of hidden units that never fired get no gradient at al
 steadiness = np.abs(g_last.mean(axis=0))[seen] / rms[seen]
 mean_move = moves_last.mean(axis=0)[seen] / lr
 steady, noisy = steadiness >= np.quantile(steadiness, 0.75), steadiness <= np.quantile(steadiness, 0.25)
-print(f"Adam's first step, {watched}: every weight with a gradient moves by "
+print(f"Adam's first step, {watched}: the weights with a gradient move by (median) "
       f"{np.median(first_move[first_move > 0]):.5f} "
       f"(the learning rate: the average and the root-mean-square are one and the same gradient)")
 print(f"a second Adam fed the first {shadow_steps} gradients times 1000: its weights differ from the real ones "
@@ -242,9 +242,14 @@ claim("Adam does not care about the scale of the gradient: gradients times 1000 
 claim("no weight ever moves by more than (1 - beta1) / sqrt(1 - beta2) = 3.16 learning rates in a step, "
       "and some do move by more than one", lr < max(biggest_move) < 3.16 * lr,
       f"largest step {max(biggest_move) / lr:.2f} x lr")
+
+# %% [markdown]
 # The two extremes, on 1200 made-up weights for 200 steps: a gradient that
 # never changes, and one that is pure noise (zero mean), each with scales
-# from 1e-4 to 100 across the weights.
+# from 1e-4 to 100 across the weights.  Then the real run again: its
+# gradients sit between the extremes, much nearer the noise.
+
+# %%
 toy_rng = np.random.default_rng(SEED + 6)
 scales = np.logspace(-4, 2, 1200)
 toy = {"steady": np.zeros(1200), "noise": np.zeros(1200)}
