@@ -219,8 +219,9 @@ claim("but many outputs are the wrong digit: the judge reads the right digit in 
 # Each pass the encoder sees a more complete digit, and the second pass
 # always improves on the first.  But this is a simple fixed-point scheme, not
 # exact inference, and more passes are not always better: the error is
-# lowest after a few passes, and for the larger codes (10 and 20 numbers) it
-# creeps back up after that -- by 20 passes it is higher than at 5.  A
+# lowest after a few passes, and for the largest code (20 numbers) it
+# creeps back up after that -- by 20 passes it is higher than at 5 (in quick
+# mode, with less trained models, the 10-number model does the same).  A
 # middle-sized code fills in best: a 5-number model can only draw typical
 # digits, a strong prior about what the hidden half should look like, while
 # the 10- and 20-number models also reproduce the blank half faithfully.
@@ -250,9 +251,11 @@ claim("feeding the guess back helps: for every latent size, 2 passes leave a low
       all(fill_errors[k][2] < fill_errors[k][1] for k in latent_dims) and fill_errors[5][10] < fill_errors[5][1],
       ", ".join(f"k={k}: {fill_errors[k][1]:.4f} -> {fill_errors[k][2]:.4f}" for k in latent_dims)
       + f"; k=5, 10 passes: {fill_errors[5][10]:.4f}")
-claim("more passes are not always better: for 10 and 20 numbers, 20 passes leave a higher MSE than 5",
-      all(fill_errors[k][20] > fill_errors[k][5] for k in (10, 20)),
-      ", ".join(f"k={k}: {fill_errors[k][5]:.4f} -> {fill_errors[k][20]:.4f}" for k in (10, 20)))
+creeping = settings.pick((10, 20), (20,))
+claim("more passes are not always better: for " + " and ".join(map(str, creeping))
+      + " numbers, 20 passes leave a higher MSE than 5",
+      all(fill_errors[k][20] > fill_errors[k][5] for k in creeping),
+      ", ".join(f"k={k}: {fill_errors[k][5]:.4f} -> {fill_errors[k][20]:.4f}" for k in creeping))
 claim("after 10 passes the 5-number model fills in best of the four sizes (2 numbers are too few, "
       "10 and 20 too faithful)", min(latent_dims, key=lambda k: fill_errors[k][10]) == 5,
       ", ".join(f"k={k}: {fill_errors[k][10]:.4f}" for k in latent_dims))
