@@ -217,6 +217,12 @@ savefig(fig, "06_loss_curves.png")
 # steady its gradient was -- |mean of g| / root-mean-square of g over the
 # epoch's batches, 1 for a gradient that never changes, near 0 for one that
 # is pure noise -- against how far the weight moved per step on average.
+# By the last epoch the typical gradient is nearly pure noise, and the
+# typical weight moves by about what pure noise gives, a fifth of the
+# learning rate.  After the 4 epochs of quick mode the model is still
+# learning, and the weights with the steadiest gradients move further than
+# those with the noisiest; after the 20 epochs of full mode even the
+# steadiest quarter is noise, and all move alike.
 
 # %%
 lr = learning_rate
@@ -270,12 +276,20 @@ claim("a weight whose gradient keeps its sign moves by the learning rate every s
       steady_moves.min() > 0.99 and steady_moves.max() < 1.01 and by_decade.max() < 0.3,
       f"steady {steady_moves.min():.3f} .. {steady_moves.max():.3f}; noise, per decade of scale, "
       + ", ".join(f"{v:.2f}" for v in by_decade))
-claim("minibatch gradients are mostly noise, and noisy gradients move their weights less: in the last "
-      "epoch the typical weight moves by under a third of the learning rate per step, and the noisiest "
-      "quarter by less than 0.85 times as far as the steadiest quarter",
-      np.median(mean_move) < 1 / 3 and np.median(mean_move[noisy]) < 0.85 * np.median(mean_move[steady]),
-      f"median {np.median(mean_move):.2f} lr; noisiest quarter {np.median(mean_move[noisy]):.2f}, "
-      f"steadiest {np.median(mean_move[steady]):.2f}")
+claim("minibatch gradients are mostly noise: in the last epoch the typical weight moves by about what "
+      "pure noise gives, between 0.1 and 0.3 learning rates per step",
+      0.1 < np.median(mean_move) < 0.3, f"median {np.median(mean_move):.2f} lr (pure noise: {noise_moves.mean():.2f})")
+move_steady, move_noisy = np.median(mean_move[steady]), np.median(mean_move[noisy])
+if settings.quick:
+    claim("still learning after 4 epochs, the weights with the noisiest quarter of gradients move less than "
+          "0.85 times as far as those with the steadiest quarter", move_noisy < 0.85 * move_steady,
+          f"noisiest quarter {move_noisy:.2f} lr, steadiest {move_steady:.2f} lr")
+else:
+    claim("after 20 epochs even the steadiest quarter of gradients is noise (steadiness below 0.1), and it "
+          "moves its weights about as far as the noisiest quarter (within 20%)",
+          np.median(steadiness[steady]) < 0.1 and abs(move_noisy / move_steady - 1) < 0.2,
+          f"steadiness {np.median(steadiness[steady]):.2f}; noisiest quarter {move_noisy:.2f} lr, "
+          f"steadiest {move_steady:.2f} lr")
 (recon_1, kl_1), (recon_end, kl_end) = epoch_terms[0], epoch_terms[-1]
 claim("the test -ELBO falls fast in the first epoch and slowly after: the first epoch gains more than "
       "10 times what the last one does", (epoch_test[1] - epoch_test[0]) > 10 * (epoch_test[-1] - epoch_test[-2]),
