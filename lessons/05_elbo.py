@@ -365,7 +365,7 @@ print("the summed-Bernoulli model's test KL during training, every quarter epoch
 claim("the summed-Bernoulli model spends well under 2 nats of KL per latent coordinate",
       kl_sum / 20 < 2, f"{kl_sum:.2f} nats in all, {kl_sum / 20:.2f} per coordinate")
 claim("the summed-Bernoulli model's total KL grows with training: higher at the end than after the "
-      "first quarter epoch, and higher than that in the second half of training than in the first half",
+      "first quarter epoch, and higher on average in the second half of training than in the first",
       kl_during[-1] > kl_during[0]
       and np.mean(kl_during[len(kl_during) // 2:]) > np.mean(kl_during[:len(kl_during) // 2]),
       ", ".join(f"{v:.1f}" for v in kl_during) + " nats")
