@@ -120,7 +120,9 @@ claim("each digit's cloud is narrower than the spread of all the means, by more 
 #
 # Every dot is the mean mu(x) of one test digit.  For a dozen digits we also
 # draw the cloud itself, an ellipse of two standard deviations around the
-# mean (it holds about 86% of the samples).  The dashed circle is two
+# mean (it holds about 86% of the samples: for a 2-D Gaussian the share
+# inside k standard deviations is 1 - exp(-k^2 / 2), and 1 - exp(-2) = 86.5%;
+# 20 draws z = mu + sigma * eps for each test digit check it below).  The dashed circle is two
 # standard deviations of the prior N(0, I), the distribution we will sample
 # new codes from in lesson 08.  The clouds are small, so different digits
 # stay distinguishable; the means fill the prior's circle, so a random draw
@@ -157,6 +159,12 @@ gap = (np.median(nearest_distance(prior_draws, means[half:]))
        / np.median(nearest_distance(means[:half], means[half:])))
 print(f"5-NN accuracy of the means {knn:.0%};  means inside the prior's 2-sigma circle {inside:.0%};  "
       f"a draw from N(0, I) is {gap:.1f}x farther from the nearest mean than means are from each other")
+draws = mu[None] + sigma[None] * rng.standard_normal((20,) + mu.shape)  # 20 draws from each cloud
+in_ellipse = float(((((draws - mu[None]) / sigma[None]) ** 2).sum(axis=-1) < 4).mean())
+print(f"draws z = mu + sigma * eps inside their own cloud's 2-sigma ellipse: {in_ellipse:.1%} "
+      f"of {draws.shape[0] * draws.shape[1]}")
+claim("a cloud's 2-sigma ellipse holds about 86% of its samples (within 1 percentage point)",
+      abs(in_ellipse - 0.865) < 0.01, f"{in_ellipse:.1%} of {draws.shape[0] * draws.shape[1]} draws")
 claim("different digits stay distinguishable: 5-nearest-neighbour accuracy of the means above 35%, "
       "more than three times guessing", knn > 0.35, f"{knn:.0%}")
 claim("the means fill the prior's circle: centred within 0.5 of 0, spread (std) between 0.5 and 1.5 "

@@ -66,9 +66,13 @@ for k in latent_dims:
 #
 # For each model: the test ELBO and its two terms, the mean squared error of
 # the reconstruction decode(mu(x)) against the grey-level digit, and the
-# number of *active* latent dimensions -- those whose KL, averaged over the
-# test digits, exceeds 0.01 nats (a dimension the encoder ignores sits at the
-# prior, KL 0; lesson 10).
+# number of *active* latent dimensions.  Here a dimension j counts as active
+# when its KL term, 0.5 (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2) averaged
+# over the test digits, exceeds 0.01 nats (a dimension the encoder ignores
+# sits at the prior, KL 0; lessons 05 and 10 count the same way).  Lesson 13
+# uses another quantity with the same threshold: the variance of the mean
+# mu_j across the test digits, Var_x(mu_j) > 0.01.  The table prints both
+# counts ("active" by KL, "by Var mu").
 #
 # More dimensions: a lower reconstruction error and a higher KL, the price of
 # the extra information.  The ELBO improves by tens of nats (more than 20)
@@ -78,7 +82,8 @@ for k in latent_dims:
 
 # %%
 table = []
-print(f"\n{'latent_dim':>10s} {'test ELBO':>10s} {'recon':>8s} {'KL':>7s} {'MSE/pixel':>10s} {'active':>7s}")
+print(f"\n{'latent_dim':>10s} {'test ELBO':>10s} {'recon':>8s} {'KL':>7s} {'MSE/pixel':>10s} {'active':>7s} "
+      f"{'by Var mu':>10s}")
 for k, model in models.items():
     result = evaluate(model, data.x_test_bin)
     mu, logvar = model.encode(data.x_test)
@@ -87,7 +92,7 @@ for k, model in models.items():
     active = int((kl_per_dim > 0.01).sum())
     table.append((k, result["elbo"], result["recon"], result["kl"], pixel_mse, active))
     print(f"{k:10d} {result['elbo']:10.2f} {result['recon']:8.2f} {result['kl']:7.2f} "
-          f"{pixel_mse:10.4f} {active:4d}/{k}")
+          f"{pixel_mse:10.4f} {active:4d}/{k} {int((mu.var(axis=0) > 0.01).sum()):7d}/{k}")
 table = np.array(table)
 elbo = dict(zip(latent_dims, table[:, 1]))
 claim("the test ELBO improves by more than 20 nats from 2 to 10 latent numbers",
@@ -139,6 +144,16 @@ def mse(a, b):
     return float(((a - b) ** 2).mean())
 
 
+def judge(images, reference=data.x_train[:10000].astype(np.float64), labels=data.y_train[:10000]):
+    """The digit of each image, read by its nearest training image (pixel distance): a
+    recogniser independent of the VAEs, right for about 9 in 10 clean test digits."""
+    images = np.asarray(images, dtype=np.float64)
+    ref_sq = (reference ** 2).sum(axis=1)
+    nearest = [(ref_sq[None, :] - 2 * chunk @ reference.T).argmin(axis=1)
+               for chunk in np.array_split(images, max(1, len(images) // 250))]
+    return labels[np.concatenate(nearest)]
+
+
 noisy = {0.10: salt_and_pepper(clean, 0.10), 0.25: salt_and_pepper(clean, 0.25)}
 print(f"{'noise':>6s} {'MSE of the noisy input':>23s}   MSE after one round trip, latent_dim = "
       + ", ".join(str(k) for k in latent_dims))
@@ -147,6 +162,13 @@ for fraction, x_noisy in noisy.items():
     before[fraction] = mse(x_noisy, clean)
     after[fraction] = {k: mse(models[k].reconstruct(x_noisy), clean) for k in latent_dims}
     print(f"{fraction:6.0%} {before[fraction]:23.4f}   " + "  ".join(f"{a:.4f}" for a in after[fraction].values()))
+labels = data.y_test[:1000]
+right = {"clean": float((judge(clean) == labels).mean()),
+         "clean, round trip": float((judge(models[20].reconstruct(clean)) == labels).mean())}
+for fraction, x_noisy in noisy.items():
+    right[f"{fraction:.0%} noise, round trip"] = float((judge(models[20].reconstruct(x_noisy)) == labels).mean())
+print("the right digit, read by the nearest training image (20-number model): "
+      + ", ".join(f"{name} {v:.1%}" for name, v in right.items()))
 
 # %% [markdown]
 # At 10% the round trip of the 20-number model removes a large part of the
@@ -154,13 +176,20 @@ for fraction, x_noisy in noisy.items():
 # mode, with a less trained model, at least 30% (it leaves less than 70%).
 # In the figure below, bold digits (the 7, 2, 0 and
 # 9) tend to come back clean; thin ones such as the 1s, with little ink to
-# outvote the noise, come back as smudges.  At 25% it mostly fails, in a way
-# worth understanding: the MSE still drops, but many outputs are the wrong
-# digit or no digit.  The encoder has
-# only ever seen clean digits on a black background; a quarter of random
-# pixels is a kind of input it was never trained on, and it maps it to codes
-# far from any digit's cloud.  The decoder faithfully draws whatever those
-# codes mean.  (Remedies: train on corrupted inputs with clean targets -- a
+# outvote the noise, come back as smudges.
+#
+# At 25% the MSE drops even more, in proportion, than at 10% -- most of the
+# noisy input's error is noise, and the decoder cannot draw noise -- yet the
+# round trip often fails where it matters: many outputs are the wrong
+# digit.  The MSE cannot see that, so we ask a judge independent of the
+# VAEs, the nearest training image (`judge` above), which digit each output
+# shows.  It reads about 9 in 10 clean test digits right; after the round
+# trip of a 10%-noisy digit, still more than 3 in 4; after the round trip of
+# a 25%-noisy digit, fewer than 3 in 4, about a third of them wrong.  The
+# encoder has only ever seen clean digits on a black background; a quarter
+# of random pixels is a kind of input it was never trained on, and it maps
+# it to codes away from the digit's own cloud.  The decoder faithfully draws
+# whatever those codes mean.  (Remedies: train on corrupted inputs with clean targets -- a
 # denoising autoencoder -- or search for the code directly, maximising
 # log p(x_noisy | z) + log p(z) with the decoder alone.)
 
@@ -169,8 +198,15 @@ limit = settings.pick(0.7, 0.6)
 claim(f"at 10% noise the 20-number model's round trip leaves less than {limit:.0%} of the noisy input's MSE",
       after[0.10][20] < limit * before[0.10], f"{before[0.10]:.4f} -> {after[0.10][20]:.4f} "
       f"({after[0.10][20] / before[0.10]:.0%})")
-claim("at 25% noise the MSE still drops in the round trip (20 numbers)",
-      after[0.25][20] < before[0.25], f"{before[0.25]:.4f} -> {after[0.25][20]:.4f}")
+claim("at 25% noise the MSE drops even more, in proportion, than at 10% (20 numbers)",
+      after[0.25][20] / before[0.25] < after[0.10][20] / before[0.10],
+      f"{before[0.25]:.4f} -> {after[0.25][20]:.4f} ({after[0.25][20] / before[0.25]:.0%}), "
+      f"against {after[0.10][20] / before[0.10]:.0%} at 10%")
+right_10, right_25 = right["10% noise, round trip"], right["25% noise, round trip"]
+claim("but many outputs are the wrong digit: the judge reads the right digit in more than 3 of 4 round "
+      "trips at 10% noise, in fewer than 3 of 4 at 25%, at least 10 points fewer",
+      right_10 > 0.75 > right_25 and right_10 - right_25 > 0.10,
+      f"10%: {right_10:.1%}, 25%: {right_25:.1%} (clean digits: {right['clean']:.1%})")
 
 # %% [markdown]
 # ## Filling in a hidden half
@@ -180,11 +216,18 @@ claim("at 25% noise the MSE still drops in the round trip (20 numbers)",
 #     x_0 = the damaged digit
 #     x_{t+1} = visible pixels of the original, and decode(mu(x_t)) in the hidden ones
 #
-# Each pass the encoder sees a more complete digit and the guess firms up.
-# (A simple fixed-point scheme, not exact inference.)  Here a *smaller* code
-# does better: a 5-number model can only draw typical digits, a strong prior
-# about what the hidden half should look like, while the 20-number model
-# also reproduces the blank half faithfully.
+# Each pass the encoder sees a more complete digit, and the second pass
+# always improves on the first.  But this is a simple fixed-point scheme, not
+# exact inference, and more passes are not always better: the error is
+# lowest after a few passes, and for the largest code (20 numbers) the
+# passes after the fifth stop helping: by 20 passes its error is no lower
+# than at 5.  In quick mode, with less trained models, it creeps clearly
+# back up, and the 10-number model's does too.  A
+# middle-sized code fills in best: a 5-number model can only draw typical
+# digits, a strong prior about what the hidden half should look like, while
+# the 10- and 20-number models also reproduce the blank half faithfully.
+# Fewer numbers still is not better: 2 numbers are too few to draw the
+# digit's details, and the 2-number model fills in worse than the 5.
 
 # %%
 hidden = np.zeros((28, 28), dtype=bool)
@@ -204,10 +247,20 @@ for k in latent_dims:
             filled[k] = current
     fill_errors[k] = dict(zip(passes, errors))
     print(f"  latent_dim {k:2d}, after " + ", ".join(f"{t} passes {e:.4f}" for t, e in zip(passes, errors)))
-claim("feeding the guess back helps: for 5 numbers, 10 passes leave a lower MSE on the hidden half than 1",
-      fill_errors[5][10] < fill_errors[5][1], f"{fill_errors[5][1]:.4f} -> {fill_errors[5][10]:.4f}")
-claim("after 10 passes the 5-number model fills in better than the 20-number model",
-      fill_errors[5][10] < fill_errors[20][10], f"{fill_errors[5][10]:.4f} vs {fill_errors[20][10]:.4f}")
+claim("feeding the guess back helps: for every latent size, 2 passes leave a lower MSE on the hidden "
+      "half than 1, and for 5 numbers 10 passes do too",
+      all(fill_errors[k][2] < fill_errors[k][1] for k in latent_dims) and fill_errors[5][10] < fill_errors[5][1],
+      ", ".join(f"k={k}: {fill_errors[k][1]:.4f} -> {fill_errors[k][2]:.4f}" for k in latent_dims)
+      + f"; k=5, 10 passes: {fill_errors[5][10]:.4f}")
+# quick mode: clearly higher after 20 passes than after 5; full mode: no lower (within 1%)
+creeping, slack = settings.pick(((10, 20), 1.0), ((20,), 0.99))
+claim("more passes are not always better: for " + " and ".join(map(str, creeping)) + " numbers, 20 passes "
+      + settings.pick("leave a higher MSE than 5", "leave no lower an MSE than 5 (within 1%)"),
+      all(fill_errors[k][20] > slack * fill_errors[k][5] for k in creeping),
+      ", ".join(f"k={k}: {fill_errors[k][5]:.4f} -> {fill_errors[k][20]:.4f}" for k in creeping))
+claim("after 10 passes the 5-number model fills in best of the four sizes (2 numbers are too few, "
+      "10 and 20 too faithful)", min(latent_dims, key=lambda k: fill_errors[k][10]) == 5,
+      ", ".join(f"k={k}: {fill_errors[k][10]:.4f}" for k in latent_dims))
 
 rows = [clean[:10], noisy[0.10][:10], models[20].reconstruct(noisy[0.10][:10]),
         noisy[0.25][:10], models[20].reconstruct(noisy[0.25][:10]),
@@ -224,10 +277,14 @@ savefig(fig, "09_denoising.png")
 # * The test ELBO improves fast from 2 to 10 latent numbers and more slowly
 #   after; every extra number buys a sharper reconstruction and costs KL.
 # * A VAE trained only on clean digits removes light noise by drawing the
-#   digit it recognises, and fails when the damage takes the input far from
-#   anything it was trained on.
-# * Filling in benefits from feeding the guess back, and from a small code:
-#   fewer numbers mean a stronger prior about what a digit looks like.
+#   digit it recognises, and often draws the wrong digit when the damage
+#   takes the input far from anything it was trained on.
+# * Filling in benefits from feeding the guess back a few times (not
+#   endlessly), and from a small code -- fewer numbers mean a stronger prior
+#   about what a digit looks like -- but not too small: 2 numbers cannot
+#   draw the details.
+# * The MSE is a poor judge of a repair: it rewards removing the noise even
+#   when the digit that comes back is the wrong one.
 
 # %%
 done()
