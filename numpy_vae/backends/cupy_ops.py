@@ -202,10 +202,11 @@ def log_mean_exp_weights(a):
 
 def bernoulli_nll_samples(logits, x):
     """Twin of ops.bernoulli_nll_samples, with the reference's array operations:
-    (B, K, D), (B, D) -> (B, K) float64."""
-    softplus_sum = (cupy.maximum(logits, 0) + cupy.log(1 + cupy.exp(-cupy.abs(logits)))).sum(axis=2)
-    x_dot_logits = cupy.matmul(logits, x[:, :, None])[:, :, 0]
-    return softplus_sum.astype(np.float64) - x_dot_logits.astype(np.float64)
+    (B, K, D), (B, D) -> (B, K) float64, each row summed in float64."""
+    terms = cupy.maximum(logits, 0)
+    terms += cupy.log(1 + cupy.exp(-cupy.abs(logits)))
+    terms -= logits * x[:, None, :]
+    return terms.sum(axis=2, dtype=np.float64)
 
 
 # --- optimizer updates (in place) -----------------------------------------
