@@ -281,6 +281,9 @@ class Trainer:
         options = TrainOptions.from_dict(checkpoint.options)
         changes = dict(option_changes, **({"epochs": epochs} if epochs is not None else {}))
         options = dataclasses.replace(options, **changes)
+        dropped_warmup = options.kl_warmup > 0 and not model.supports("kl_weight")
+        if dropped_warmup:  # saved by an older version that let it through; it never acted
+            options = dataclasses.replace(options, kl_warmup=0.0)
         missing = [what for what, ok in (("optimizer state", checkpoint.optimizer is not None),
                                          ("generator states", {"model", "data"} <= set(checkpoint.rng_states)))
                    if not ok]
@@ -293,6 +296,8 @@ class Trainer:
         trainer = cls(model, options, run_dir=checkpoint.path.parent, optimizer=optimizer,
                       quiet=quiet)
         trainer.claim_run_folder()  # before anything of the run is read back or rewritten
+        if dropped_warmup:
+            trainer._say(f"note: the saved kl_warmup is ignored: {model.WHY_NOT['kl_weight']}")
         trainer.epoch = trainer.saved_epoch = checkpoint.epoch
         trainer.step = optimizer.t
         saved = checkpoint.rng_states["model"]

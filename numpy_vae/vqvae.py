@@ -224,6 +224,40 @@ class VQVAE(_Model):
         info = {"loss": loss, "recon": recon_mean, "vq": sq_mean, "kl": kl, "beta": beta}
         return loss, grads, info
 
+    def gradient_targets(self, x) -> dict:
+        """What each parameter's training gradient is the true derivative of, here.
+
+        {name: f()} for the parameters whose gradient is not the loss's
+        (numpy_vae/gradcheck.py ``check_model`` checks them against these):
+        the encoder and slots head against the straight-through surrogate,
+        the loss with the codes and z_q - z_e frozen at the current point,
+
+            mean_n [ recon(decoder(z_e + sg[z_q - z_e])) + beta_commit ||z_e - sg[z_q]||^2 ];
+
+        the codebook against the codebook term mean_n ||sg[z_e] - e||^2
+        ("gradient") or against nothing, a constant ("ema": the running
+        means move it, not the optimizer).  The decoder's is the loss's own.
+        """
+        x = self._as_batch(x)
+        z_e0 = self._z_e(x)
+        _, z_q0 = self.quantizer.quantize(z_e0)
+        offset = z_q0 - z_e0
+        batch = x.shape[0]
+
+        def surrogate():
+            z_e = self._z_e(x)
+            out = self.decoder.forward((z_e + offset).reshape(batch, self.latent_dim))
+            diff = z_e - z_q0
+            commit = (diff * diff).sum(axis=(1, 2))
+            return float((self.likelihood.nll(out, x) + self.beta_commit * commit).mean())
+
+        def codebook_term():
+            return float(self._forward(x)[1].mean()) if self.codebook_update == "gradient" else 0.0
+
+        targets = {name: surrogate for name in self.params if name.startswith(("encoder.", "slots."))}
+        targets["quantizer.codebook"] = codebook_term
+        return targets
+
     def after_step(self) -> int:
         """Call after each optimizer step: the EMA codebook update ("ema"),
         and every ``restart_every`` steps, restart the codes no slot chose
