@@ -581,7 +581,7 @@ def _load_test_set(checkpoint, model, data_dir, quiet):
 def _cmd_evaluate(args, parser, argv) -> int:
     from numpy_vae.checkpoint import load_model
     from numpy_vae.dataset import TEST_BINARIZE_SEED
-    from numpy_vae.evaluate import NO_IWAE, active_units, iwae_nll, negative_elbo, protocol
+    from numpy_vae.evaluate import active_units, iwae_nll, negative_elbo, protocol
 
     model, checkpoint = load_model(args.run, backend=args.backend)
     data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
@@ -590,7 +590,8 @@ def _cmd_evaluate(args, parser, argv) -> int:
     x = model.backend.asarray(data.x_test)
     print(f"{model} from {checkpoint.path} (epoch {checkpoint.epoch})")
     binarize = checkpoint.options.get("binarize", "none")
-    about = protocol(model.config.get("likelihood", "bernoulli"), binarize, TEST_BINARIZE_SEED)
+    about = protocol(model.config.get("likelihood", "bernoulli"), binarize, TEST_BINARIZE_SEED,
+                     conditional=model.conditional)
     print(f"test set: {len(data.x_test)} images, binarize={binarize}")
     print(f"protocol: {about['note']}")
     record = {"protocol": about["protocol"], "comparable_with_papers": about["comparable"],
@@ -606,13 +607,13 @@ def _cmd_evaluate(args, parser, argv) -> int:
     record.update(test_nelbo=elbo["nelbo"], test_recon=elbo["recon"], test_kl=elbo["kl"],
                   nelbo_time_s=round(seconds, 3))
     kind = model.config.get("model", "vae")
-    if kind in ("vae", "conv") and len(data.x_test) >= 2:
+    if model.supports("active_units") and len(data.x_test) >= 2:
         units = active_units(model, x, batch_size=args.batch_size)["active_units"]
         print(f"active units: {units} of {model.latent_dim} (Var_x E_q[z_u] > 0.01 over the test images)")
         record["active_units"] = units
 
-    if args.iwae_k > 0 and kind in NO_IWAE:
-        print(f"no IWAE bound for a {kind} model: {NO_IWAE[kind]}")
+    if args.iwae_k > 0 and not model.supports("iwae_bound"):
+        print(f"no IWAE bound for a {kind} model: {model.WHY_NOT['iwae_bound']}")
     elif args.iwae_k > 0:
         start = time.perf_counter()
         bound = iwae_nll(model, x, args.iwae_k, seed=args.seed, max_rows=args.max_rows,
