@@ -38,8 +38,10 @@ def test_an_overloaded_machine_still_gets_one_thread():
 def test_small_products_get_fewer_threads_than_cores():
     one_image = step_products((784, 400, 20, 400, 784), batch=1)   # 313,600 multiply-adds at most
     assert choose_blas_threads(16, 0.0, one_image) == 1
-    assert choose_blas_threads(16, 0.0, [(1, 1, 3 * MIN_WORK_PER_THREAD)]) == 3
-    assert choose_blas_threads(16, 0.0, [(1, 1, 3 * MIN_WORK_PER_THREAD - 1)]) == 2
+    rows = threads.MIN_ROWS  # fewer rows than that: one thread whatever the work (issue 21)
+    assert choose_blas_threads(16, 0.0, [(rows, 1, 3 * MIN_WORK_PER_THREAD // rows)]) == 3
+    assert choose_blas_threads(16, 0.0, [(rows, 1, 3 * MIN_WORK_PER_THREAD // rows - 1)]) == 2
+    assert choose_blas_threads(16, 0.0, [(rows - 1, 1, 3 * MIN_WORK_PER_THREAD)]) == 1
 
 
 @given(cores=st.integers(1, 256), busy=st.floats(0, 300), batch=st.integers(1, 4096),
@@ -183,3 +185,10 @@ def test_blas_threads_sets_the_count_whatever_the_environment_started_with():
                          check=True).stdout.split("] [")
     before, inside, after = (text.strip("[]\n ") for text in out)
     assert before == after and set(inside.split(", ")) == {"2"}, out
+
+
+@pytest.mark.parametrize("batch, expected", [(20, 1), (31, 1), (32, 2), (128, 2), (1024, 2)])
+def test_a_thin_batch_gets_one_thread_on_a_quiet_machine(batch, expected):
+    """Issue 21: at batch 20 (the burda2015 recipe) two threads were slower than one."""
+    products = threads.step_products((784, 200, 200, 50, 200, 200, 784), batch)
+    assert choose_blas_threads(2, 0.0, products) == expected
