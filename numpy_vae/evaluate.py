@@ -65,7 +65,12 @@ from tqdm import tqdm
 
 from numpy_vae.backend import get_backend
 
-DEFAULT_MAX_ROWS = 8192  # decoder rows at a time: ~25 MB per (rows, 784) float32 array
+# Decoder rows at a time, unless the model says less (``model.IWAE_MAX_ROWS``):
+# the MLP VAE's rows are ~25 MB per (8192, 784) float32 array; the conv VAE's
+# carry ConvTranspose intermediates, measured 0.163 MB per row at its peak
+# (1335 MB at 8192 rows, 167 MB at 1024; benchmarks/bench_iwae_memory.py),
+# so it takes 1024 by default.
+DEFAULT_MAX_ROWS = 8192
 
 
 def negative_elbo(model, x, *, batch_size: int = 1000, seed: int = 0, y=None) -> dict:
@@ -162,7 +167,7 @@ def _decoder_nll(model, z, x):
 
 
 def iwae_log_likelihood(model, x, k: int = 5000, *, seed: int = 0,
-                        max_rows: int = DEFAULT_MAX_ROWS, progress: bool = False,
+                        max_rows: int | None = None, progress: bool = False,
                         fast: bool = True) -> np.ndarray:
     """The IWAE lower bound L_K(x) on log p(x) for each image, in nats.
 
@@ -170,13 +175,16 @@ def iwae_log_likelihood(model, x, k: int = 5000, *, seed: int = 0,
     Returns a NumPy float64 array (N,).  Each L_K is one draw of the
     estimator (its expectation is the bound); it is the mean over images
     that is reported.  Work and memory: N * k decoder passes, done
-    ``max_rows`` at a time, whatever k and N are.  ``fast=False`` uses the
+    ``max_rows`` at a time, whatever k and N are (None: the model's
+    ``IWAE_MAX_ROWS``, else DEFAULT_MAX_ROWS).  ``fast=False`` uses the
     reference ``log_weights`` instead of ``log_weights_batched``.
     """
     _check_data(x)
     model.require("iwae_bound")  # UnsupportedError (a ValueError) for a CVAE or a VQ-VAE
     if k < 1:
         raise ValueError(f"the number of importance samples k must be at least 1, got {k}")
+    if max_rows is None:
+        max_rows = getattr(model, "IWAE_MAX_ROWS", DEFAULT_MAX_ROWS)
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     noise = _noise_source(model, seed)
@@ -209,7 +217,7 @@ def iwae_nll(model, x, k: int = 5000, **kwargs) -> float:
 
 
 def evaluate_model(model, x, *, iwae_k: int = 0, batch_size: int = 1000, seed: int = 0,
-                   max_rows: int = DEFAULT_MAX_ROWS, progress: bool = False, y=None) -> dict:
+                   max_rows: int | None = None, progress: bool = False, y=None) -> dict:
     """Negative ELBO (and, if iwae_k > 0, the IWAE bound) of ``x`` with their times.
 
     y : (N,) labels, for a conditional VAE (its negative conditional ELBO).

@@ -13,7 +13,7 @@ import pytest
 
 from numpy_vae import VAE
 from numpy_vae.backend import get_backend
-from numpy_vae.evaluate import (active_units, evaluate_model, iwae_log_likelihood, iwae_nll, log_weights,
+from numpy_vae.evaluate import (DEFAULT_MAX_ROWS, active_units, evaluate_model, iwae_log_likelihood, iwae_nll, log_weights,
                                 log_weights_batched, negative_elbo)
 
 Z_GRID = np.linspace(-12.0, 12.0, 24001)   # the prior and every posterior live well inside
@@ -261,3 +261,14 @@ def test_bernoulli_sample_nll_sums_each_row_in_float64(backend):
     nll = ops.bernoulli_nll_samples(logits, x)
     assert nll.dtype == np.float64
     np.testing.assert_allclose(nll, exact, rtol=2e-7 if backend == "numba" else 1e-12)
+
+
+def test_the_conv_vae_evaluates_in_smaller_chunks_with_the_same_numbers():
+    """Its decoder rows cost ~0.16 MB each at the peak (benchmarks/bench_iwae_memory.py):
+    by default it takes 1024 at a time, not 8192; chunking changes no number."""
+    from numpy_vae.conv_vae import ConvVAE
+    model = ConvVAE(channels=(2, 3), latent_dim=2, seed=0)
+    assert model.IWAE_MAX_ROWS == 1024 < DEFAULT_MAX_ROWS
+    x = (np.random.default_rng(0).random((2, 784)) < 0.2).astype(np.float32)
+    np.testing.assert_allclose(iwae_log_likelihood(model, x, k=40),
+                               iwae_log_likelihood(model, x, k=40, max_rows=7), rtol=1e-6)
