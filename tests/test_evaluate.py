@@ -13,8 +13,8 @@ import pytest
 
 from numpy_vae import VAE
 from numpy_vae.backend import get_backend
-from numpy_vae.evaluate import (DEFAULT_MAX_ROWS, active_units, evaluate_model, iwae_log_likelihood, iwae_nll, log_weights,
-                                log_weights_batched, negative_elbo)
+from numpy_vae.evaluate import (DEFAULT_MAX_ROWS, active_units, evaluate_model, iwae_log_likelihood,
+                                iwae_nll, log_weights, log_weights_batched, negative_elbo)
 
 Z_GRID = np.linspace(-12.0, 12.0, 24001)   # the prior and every posterior live well inside
 DZ = Z_GRID[1] - Z_GRID[0]
