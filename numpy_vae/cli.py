@@ -460,7 +460,7 @@ def _cmd_train(args, parser, argv) -> int:
                               kl_warmup=args.kl_warmup, binarize=args.binarize)
     # what the model kind cannot do is refused here, by asking it (models.py)
     _check_supported(parser, MODEL_KINDS[config["model"]].check_training,
-                     objective=args.objective, kl_warmup=recipe_options["kl_warmup"],
+                     objective=args.objective, kl_warmup=recipe_options.get("kl_warmup", 0.0),
                      eval_iwae_k=args.eval_iwae_k)
     model = _parsed(parser, build_model, config, backend=args.backend)
     options = _parsed(parser, TrainOptions, **recipe_options, seed=args.seed,
