@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import statistics
 import sys
 import time
@@ -69,11 +71,21 @@ def _int(text):
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
+def _at_least_two(text):
+    value = _int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more, got {text!r}")
+    return value
+
+
 def _float(text):
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def _positive_float(text):
@@ -221,8 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "on 2 CPU cores, and the time grows in proportion to K")
     evaluate.add_argument("--batch-size", type=_positive_int, default=1000,
                           help="images per batch for the negative ELBO")
-    evaluate.add_argument("--max-rows", type=_positive_int, default=8192,
-                          help="decoder rows per chunk for the IWAE bound (bounds the memory)")
+    evaluate.add_argument("--max-rows", type=_positive_int, default=None,
+                          help="decoder rows per chunk for the IWAE bound (bounds the memory; "
+                               "default: the model's, 8192 for the MLP (~25 MB per array), 1024 "
+                               "for the convolutional VAE (~170 MB measured at the peak))")
     evaluate.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the noise")
     evaluate.add_argument("--test-images", type=_positive_int, default=None, metavar="N",
                           help="evaluate on the first N test images only (quicker; the result "
@@ -296,7 +310,7 @@ def _add_model_options(parser, with_dtype=True):
                        help="--model vqvae: code symbols per image")
     group.add_argument("--slot-dim", type=_positive_int, default=8, metavar="d",
                        help="--model vqvae: size of each slot and codebook vector")
-    group.add_argument("--n-codes", type=_positive_int, default=64, metavar="K",
+    group.add_argument("--n-codes", type=_at_least_two, default=64, metavar="K",
                        help="--model vqvae: codebook size (each slot is one of K codes, log2 K bits)")
     group.add_argument("--beta-commit", type=_non_negative_float, default=0.25,
                        help="--model vqvae: weight of the commitment term")
@@ -377,9 +391,46 @@ def _given(argv, flag):
     return any(token == flag or token.startswith(flag + "=") for token in argv)
 
 
+# the option that asks a model for each feature of models.FEATURES
+_FLAG_OF_FEATURE = {"iwae_objective": "--objective iwae", "iwae_bound": "--eval-iwae-k",
+                    "kl_weight": "--kl-warmup", "active_units": "active units"}
+
+
+def _check_supported(parser, check, flag=None, **asked):
+    """Run a model's check (``check_training``, ``require``, or what makes a
+    Trainer, which calls it); its refusal becomes argparse's one-line
+    message and exit 2, before anything is written.  Returns what ``check`` returns."""
+    from numpy_vae.models import UnsupportedError
+    try:
+        return check(**asked)
+    except UnsupportedError as err:
+        parser.error(f"{flag or _FLAG_OF_FEATURE.get(err.feature, err.feature)}: {err}")
+
+
+def _parsed(parser, make, *args, **kwargs):
+    """make(*args, **kwargs); a ValueError (a model or option that cannot be
+    built from these values) becomes argparse's one-line message and exit 2."""
+    try:
+        return make(*args, **kwargs)
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def _check_environment(parser):
+    """The environment variables the package reads, checked before any work."""
+    from numpy_vae.threads import ENV_VAR as THREADS_VAR
+    from numpy_vae.threads import parse_setting
+    value = os.environ.get(THREADS_VAR)
+    if value is not None:
+        try:
+            parse_setting(value)
+        except ValueError as err:
+            parser.error(f"${THREADS_VAR}={value!r}: {err}")
+
+
 def _cmd_train(args, parser, argv) -> int:
     from numpy_vae.dataset import load_dataset
-    from numpy_vae.factory import build_model
+    from numpy_vae.factory import MODEL_KINDS, build_model
     from numpy_vae.runs import new_run_dir, write_run_config
     from numpy_vae.train import Trainer, TrainOptions
 
@@ -401,19 +452,20 @@ def _cmd_train(args, parser, argv) -> int:
         parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
     if args.objective == "iwae" and args.kl_warmup > 0:
         parser.error("--kl-warmup scales the KL term, which the IWAE objective does not have")
-    if args.objective == "iwae" and args.model in ("cvae", "vqvae"):
-        parser.error(f"--objective iwae trains --model mlp or conv; --model {args.model} trains "
-                     f"on its own loss (see numpy_vae/{args.model}.py)")
     if args.recipe is not None:
         config, recipe_options = _recipe(args, parser, argv)
     else:
         config = _model_config(args, args.dtype, parser)
         recipe_options = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                               kl_warmup=args.kl_warmup, binarize=args.binarize)
-    model = build_model(config, backend=args.backend)
-    options = TrainOptions(**recipe_options, seed=args.seed, objective=args.objective, k=args.k,
-                           eval_iwae_k=args.eval_iwae_k, data_dir=_absolute(args.data_dir),
-                           subset=args.subset)
+    # what the model kind cannot do is refused here, by asking it (models.py)
+    _check_supported(parser, MODEL_KINDS[config["model"]].check_training,
+                     objective=args.objective, kl_warmup=recipe_options.get("kl_warmup", 0.0),
+                     eval_iwae_k=args.eval_iwae_k)
+    model = _parsed(parser, build_model, config, backend=args.backend)
+    options = _parsed(parser, TrainOptions, **recipe_options, seed=args.seed,
+                      objective=args.objective, k=args.k, eval_iwae_k=args.eval_iwae_k,
+                      data_dir=_absolute(args.data_dir), subset=args.subset)
     if args.run_dir is not None and (Path(args.run_dir) / "checkpoint.npz").exists():
         raise CheckpointError(f"{args.run_dir} already holds a run; continue it with "
                               f"--resume {args.run_dir}, or choose another --run-dir")
@@ -466,7 +518,8 @@ def _resumed_trainer(args, parser, argv):
         changes["data_dir"] = _absolute(args.data_dir)
     if _given(argv, "--eval-iwae-k"):
         changes["eval_iwae_k"] = args.eval_iwae_k
-    trainer = Trainer.from_checkpoint(args.resume, backend=args.backend, quiet=args.quiet, **changes)
+    trainer = _check_supported(parser, Trainer.from_checkpoint, path_or_run_dir=args.resume,
+                               backend=args.backend, quiet=args.quiet, **changes)
     trainer.blas_threads = args.blas_threads  # about this machine, not the saved run
     return trainer
 
@@ -530,7 +583,7 @@ def _load_test_set(checkpoint, model, data_dir, quiet):
 def _cmd_evaluate(args, parser, argv) -> int:
     from numpy_vae.checkpoint import load_model
     from numpy_vae.dataset import TEST_BINARIZE_SEED
-    from numpy_vae.evaluate import NO_IWAE, active_units, iwae_nll, negative_elbo, protocol
+    from numpy_vae.evaluate import DEFAULT_MAX_ROWS, active_units, iwae_nll, negative_elbo, protocol
 
     model, checkpoint = load_model(args.run, backend=args.backend)
     data = _load_test_set(checkpoint, model, args.data_dir, args.quiet)
@@ -539,7 +592,8 @@ def _cmd_evaluate(args, parser, argv) -> int:
     x = model.backend.asarray(data.x_test)
     print(f"{model} from {checkpoint.path} (epoch {checkpoint.epoch})")
     binarize = checkpoint.options.get("binarize", "none")
-    about = protocol(model.config.get("likelihood", "bernoulli"), binarize, TEST_BINARIZE_SEED)
+    about = protocol(model.config.get("likelihood", "bernoulli"), binarize, TEST_BINARIZE_SEED,
+                     conditional=model.conditional)
     print(f"test set: {len(data.x_test)} images, binarize={binarize}")
     print(f"protocol: {about['note']}")
     record = {"protocol": about["protocol"], "comparable_with_papers": about["comparable"],
@@ -555,15 +609,17 @@ def _cmd_evaluate(args, parser, argv) -> int:
     record.update(test_nelbo=elbo["nelbo"], test_recon=elbo["recon"], test_kl=elbo["kl"],
                   nelbo_time_s=round(seconds, 3))
     kind = model.config.get("model", "vae")
-    if kind in ("vae", "conv") and len(data.x_test) >= 2:
+    if model.supports("active_units") and len(data.x_test) >= 2:
         units = active_units(model, x, batch_size=args.batch_size)["active_units"]
         print(f"active units: {units} of {model.latent_dim} (Var_x E_q[z_u] > 0.01 over the test images)")
         record["active_units"] = units
 
-    if args.iwae_k > 0 and kind in NO_IWAE:
-        print(f"no IWAE bound for a {kind} model: {NO_IWAE[kind]}")
+    if args.iwae_k > 0 and not model.supports("iwae_bound"):
+        print(f"no IWAE bound for a {kind} model: {model.WHY_NOT['iwae_bound']}")
     elif args.iwae_k > 0:
         start = time.perf_counter()
+        if args.max_rows is None:
+            args.max_rows = getattr(model, "IWAE_MAX_ROWS", DEFAULT_MAX_ROWS)
         bound = iwae_nll(model, x, args.iwae_k, seed=args.seed, max_rows=args.max_rows,
                          progress=not args.quiet)
         seconds = time.perf_counter() - start
@@ -627,26 +683,33 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     import numpy as np
 
     from numpy_vae import gradcheck
-    from numpy_vae.factory import build_model
+    from numpy_vae.factory import MODEL_KINDS, build_model
 
-    if args.model in ("cvae", "vqvae"):
-        parser.error(f"gradcheck checks --model mlp and conv; the gradient checks of --model "
-                     f"{args.model} are tests/test_{args.model}.py (run them with pytest)")
     if args.objective == "elbo" and args.k != 1:
         parser.error(f"--k {args.k} needs --objective iwae (the ELBO uses one sample)")
     if args.objective == "iwae" and args.beta != 1:
         parser.error("--beta is not defined for --objective iwae (the bound has no KL term to weigh)")
-    model = build_model(_model_config(args, "float64", parser), backend=args.backend)
+    config = _model_config(args, "float64", parser)
+    kind = MODEL_KINDS[config["model"]]
+    _check_supported(parser, kind.check_training, objective=args.objective)
+    if args.beta != 1:
+        _check_supported(parser, kind.require, feature="kl_weight", flag="--beta")
+    model = _parsed(parser, build_model, config, backend=args.backend)
     rng = np.random.default_rng(args.seed)
     x = rng.random((args.batch, model.input_dim))
+    y = rng.integers(0, model.n_classes, args.batch) if model.conditional else None
     if args.objective == "iwae":
         eps = rng.standard_normal((args.k, args.batch, model.latent_dim))
-        what = f"IWAE objective with k={args.k}"
+        what = f"fixed eps, IWAE objective with k={args.k}"
     else:
         eps = rng.standard_normal((args.batch, model.latent_dim))
-        what = f"beta={args.beta:g}"
+        what = f"fixed eps, beta={args.beta:g}"
+    if hasattr(model, "gradient_targets"):  # the VQ-VAE: no noise; straight-through
+        eps, what = None, "straight-through gradients against their surrogates"
+    if model.conditional:
+        what += ", random labels"
     print(f"{model}: {model.num_params:,} parameters; batch of {args.batch} random images, "
-          f"fixed eps, {what}, "
+          f"{what}, "
           + ("every element" if args.max_elements == 0 else
              f"up to {args.max_elements} random elements per array"))
     start = time.perf_counter()
@@ -657,12 +720,14 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     # absolute error (see gradcheck.check_model).
     errors = gradcheck.check_model(model, x, eps=eps, beta=args.beta,
                                    max_elements=args.max_elements or None, seed=args.seed,
-                                   skip_kinks=True, tiny=None, objective=args.objective, k=args.k)
+                                   skip_kinks=True, tiny=None, objective=args.objective, k=args.k,
+                                   y=y)
     seconds = time.perf_counter() - start
     print(gradcheck.format_table(errors, threshold=args.threshold, title="parameter"))
     skipped = sum(errors.skipped.values())
     if skipped:
-        print(f"left out {skipped} element(s) with a ReLU kink within the finite-difference step")
+        print(f"left out {skipped} element(s) with a kink (a ReLU's, or a code switch) within the "
+              f"finite-difference step")
     worst_name = max(errors, key=errors.get)
     worst = errors[worst_name]
     if worst >= args.threshold:
@@ -688,6 +753,7 @@ def main(argv=None) -> int:
     if getattr(args, "backend", None) not in (None, *BACKEND_NAMES):
         # only the default can get here (from $NUMPY_VAE_BACKEND): argparse checks given values
         args.parser.error(f"${ENV_VAR}={args.backend!r} is not one of {', '.join(BACKEND_NAMES)}")
+    _check_environment(args.parser)
     keep_freed_memory()  # glibc: keep freed arrays for reuse (numpy_vae/_memory.py)
     try:
         return args.func(args, args.parser, argv)

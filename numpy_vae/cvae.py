@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from numpy_vae.layers import Linear
-from numpy_vae.models import VAE, _mlp
+from numpy_vae.models import VAE, _mlp, check_objective
 
 
 class ConditionalVAE(VAE):
@@ -50,6 +50,10 @@ class ConditionalVAE(VAE):
     """
 
     conditional = True  # training and evaluation pass the labels (numpy_vae/train.py)
+    CAPABILITIES = frozenset({"kl_weight"})
+    WHY_NOT = {"iwae_objective": "its training step is the conditional ELBO's only",
+               "iwae_bound": "it would bound -log p(x | y) and need the labels; not implemented",
+               "active_units": "its encoder needs the labels; not implemented"}
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20, n_classes=10,
                  likelihood="bernoulli", activation="relu", backend=None,
@@ -107,7 +111,7 @@ class ConditionalVAE(VAE):
 
     # --- the training step ----------------------------------------------------
 
-    def loss_and_grads(self, x, y, eps=None, beta=1.0):
+    def loss_and_grads(self, x, y, eps=None, beta=1.0, objective="elbo", k=1):
         """Negative conditional ELBO of a batch and its gradient for every parameter.
 
         Parameters
@@ -116,9 +120,14 @@ class ConditionalVAE(VAE):
         y : (batch,)                    integer labels in [0, n_classes).
         eps : (batch, latent_dim) | None  the reparameterization noise (None: drawn).
         beta : float                    weight of the KL term.
+        objective, k                    "elbo" and 1 only: anything else raises
+                                        UnsupportedError (models.py), never a silent ELBO.
 
         Returns loss, grads, info as ``VAE.loss_and_grads``.
         """
+        check_objective(objective, k, beta)
+        if objective != "elbo":
+            self.require("iwae_objective")
         x = self._as_batch(x)
         batch = x.shape[0]
         onehot = self.one_hot(y, batch)

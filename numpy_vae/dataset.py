@@ -46,9 +46,26 @@ def load_dataset(data_dir=None, *, subset=None, binarize_mode="none", dtype="flo
     binarize_mode = data_binarize_mode(binarize_mode)
     if binarize_mode == "threshold":
         x_train = binarize(x_train, "threshold")
-    if binarize_mode != "none":
-        x_test = binarize(x_test, binarize_mode, np.random.default_rng(TEST_BINARIZE_SEED))
+    if binarize_mode == "threshold":
+        x_test = binarize(x_test, "threshold")
+    elif binarize_mode == "dynamic":
+        x_test = fixed_test_draw(x_test)
     return Dataset(x_train, y_train, x_test, y_test, binarize_mode)
 
 
-__all__ = ["Dataset", "load_dataset", "TEST_BINARIZE_SEED"]
+def fixed_test_draw(x_test):
+    """The test set's one Bernoulli draw for "dynamic", the same whatever x_test's dtype.
+
+    The uniforms are drawn in float32 with TEST_BINARIZE_SEED and compared
+    with the float32 grey levels: k/255 rounded to float32 is the same number
+    whether it was computed in float32 or in float64 and rounded (all 256
+    levels), so a float64 run is scored on exactly the images a float32 run
+    is (drawing in x's dtype gave float64 runs another test set).  Returns
+    0/1 values in x_test's dtype.
+    """
+    x32 = np.asarray(x_test, dtype=np.float32)
+    u = np.random.default_rng(TEST_BINARIZE_SEED).random(x32.shape, dtype=np.float32)
+    return (u < x32).astype(np.asarray(x_test).dtype)
+
+
+__all__ = ["Dataset", "load_dataset", "fixed_test_draw", "TEST_BINARIZE_SEED"]

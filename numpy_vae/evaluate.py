@@ -65,9 +65,12 @@ from tqdm import tqdm
 
 from numpy_vae.backend import get_backend
 
-NO_IWAE = {"cvae": "it would need the labels", "vqvae": "its code is discrete: the negative ELBO "
-           "with the uniform prior, recon + D log K, is its bound"}
-DEFAULT_MAX_ROWS = 8192  # decoder rows at a time: ~25 MB per (rows, 784) float32 array
+# Decoder rows at a time, unless the model says less (``model.IWAE_MAX_ROWS``):
+# the MLP VAE's rows are ~25 MB per (8192, 784) float32 array; the conv VAE's
+# carry ConvTranspose intermediates, measured 0.163 MB per row at its peak
+# (1335 MB at 8192 rows, 167 MB at 1024; benchmarks/bench_iwae_memory.py),
+# so it takes 1024 by default.
+DEFAULT_MAX_ROWS = 8192
 
 
 def negative_elbo(model, x, *, batch_size: int = 1000, seed: int = 0, y=None) -> dict:
@@ -111,6 +114,7 @@ def active_units(model, x, *, threshold: float = ACTIVE_UNIT_THRESHOLD,
     (the variance over the N images, divided by N).
     """
     _check_data(x)
+    model.require("active_units")
     if len(x) < 2:
         raise ValueError("active units need the variance over at least 2 images")
     bk = model.backend
@@ -140,10 +144,11 @@ def log_weights_batched(model, x, eps):
     """log_weights, computed for speed: the same (B, K) numbers to rounding.
 
     The decoder's matrix products run in the model's dtype (float32) on all
-    B * K rows at once; the likelihood sums each row in float64 without
-    repeating x K times (``Likelihood.nll_samples``: one Numba pass for the
-    Bernoulli on the "numba" backend), and the prior/posterior ratio is
-    summed in float64 too.  ``log_weights`` above is the readable reference
+    B * K rows at once; the Bernoulli likelihood computes each pixel's term
+    in that dtype and sums each row in float64 without repeating x K times
+    (``ops.bernoulli_nll_samples`` and its Numba and CuPy twins; the Numba
+    one in a single pass), the Gaussian ones sum their rows in the model's
+    dtype, and the prior/posterior ratio is summed in float64.  ``log_weights`` above is the readable reference
     that tests/test_evaluate.py holds this to.
     """
     xp = model.backend.xp
@@ -162,7 +167,7 @@ def _decoder_nll(model, z, x):
 
 
 def iwae_log_likelihood(model, x, k: int = 5000, *, seed: int = 0,
-                        max_rows: int = DEFAULT_MAX_ROWS, progress: bool = False,
+                        max_rows: int | None = None, progress: bool = False,
                         fast: bool = True) -> np.ndarray:
     """The IWAE lower bound L_K(x) on log p(x) for each image, in nats.
 
@@ -170,16 +175,16 @@ def iwae_log_likelihood(model, x, k: int = 5000, *, seed: int = 0,
     Returns a NumPy float64 array (N,).  Each L_K is one draw of the
     estimator (its expectation is the bound); it is the mean over images
     that is reported.  Work and memory: N * k decoder passes, done
-    ``max_rows`` at a time, whatever k and N are.  ``fast=False`` uses the
+    ``max_rows`` at a time, whatever k and N are (None: the model's
+    ``IWAE_MAX_ROWS``, else DEFAULT_MAX_ROWS).  ``fast=False`` uses the
     reference ``log_weights`` instead of ``log_weights_batched``.
     """
     _check_data(x)
-    kind = model.config.get("model", "vae")
-    if kind in NO_IWAE:
-        raise ValueError(f"the IWAE bound is implemented for the Gaussian VAEs, not for a {kind} "
-                         f"({NO_IWAE[kind]})")
+    model.require("iwae_bound")  # UnsupportedError (a ValueError) for a CVAE or a VQ-VAE
     if k < 1:
         raise ValueError(f"the number of importance samples k must be at least 1, got {k}")
+    if max_rows is None:
+        max_rows = getattr(model, "IWAE_MAX_ROWS", DEFAULT_MAX_ROWS)
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     noise = _noise_source(model, seed)
@@ -212,14 +217,19 @@ def iwae_nll(model, x, k: int = 5000, **kwargs) -> float:
 
 
 def evaluate_model(model, x, *, iwae_k: int = 0, batch_size: int = 1000, seed: int = 0,
-                   max_rows: int = DEFAULT_MAX_ROWS, progress: bool = False) -> dict:
+                   max_rows: int | None = None, progress: bool = False, y=None) -> dict:
     """Negative ELBO (and, if iwae_k > 0, the IWAE bound) of ``x`` with their times.
 
+    y : (N,) labels, for a conditional VAE (its negative conditional ELBO).
     Returns {"nelbo", "recon", "kl", "nelbo_time_s"} and, for iwae_k > 0,
     {"iwae_nll", "iwae_k", "iwae_time_s"}; all per image, in nats and seconds.
+    A model without the IWAE bound (``model.supports("iwae_bound")``) raises
+    UnsupportedError for iwae_k > 0 before any work.
     """
+    if iwae_k > 0:
+        model.require("iwae_bound")
     start = time.perf_counter()
-    result = negative_elbo(model, x, batch_size=batch_size, seed=seed)
+    result = negative_elbo(model, x, batch_size=batch_size, seed=seed, y=y)
     result["nelbo_time_s"] = time.perf_counter() - start
     if iwae_k > 0:
         start = time.perf_counter()
@@ -230,12 +240,20 @@ def evaluate_model(model, x, *, iwae_k: int = 0, batch_size: int = 1000, seed: i
     return result
 
 
-def protocol(likelihood: str, binarize: str, test_binarize_seed: int) -> dict:
+def protocol(likelihood: str, binarize: str, test_binarize_seed: int,
+             conditional: bool = False) -> dict:
     """What an evaluation's numbers are, in words, for the run's likelihood and binarization.
 
+    conditional: the model is a conditional VAE, whose bound is on
+    -log p(x | y): never comparable with published -log p(x).
     Returns {"protocol": a short key, "comparable": bool (can be set beside
     published MNIST log-likelihoods), "note": one or two sentences}.
     """
+    if conditional:
+        return {"protocol": "conditional", "comparable": False,
+                "note": "a conditional VAE: its numbers bound -log p(x | y), the image given its "
+                        "label, another quantity than the -log p(x) that papers report: not "
+                        "comparable with their numbers"}
     if likelihood == "bernoulli" and binarize == "dynamic":
         return {"protocol": "binarized-mnist", "comparable": True,
                 "note": f"binarized MNIST: the test set drawn once as Bernoulli(pixel) with seed "

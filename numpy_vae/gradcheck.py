@@ -178,7 +178,8 @@ def check_function(forward, backward, inputs: dict, h: float = DEFAULT_H, seed: 
 
 def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
                 max_elements=None, seed: int = 0, skip_kinks: bool = False,
-                tiny: float | None = TINY, objective: str = "elbo", k: int = 1) -> CheckResult:
+                tiny: float | None = TINY, objective: str = "elbo", k: int = 1,
+                y=None) -> CheckResult:
     """Check ``model.loss_and_grads`` for every parameter array.
 
     ``eps`` (batch, latent_dim) fixes the VAE's noise: without it every loss
@@ -193,6 +194,13 @@ def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
     the size at which rounding alone (eps |f| / h) would reach 1e-6
     (about 4e-3 for the 784-400-20 model, whose loss is ~550).  Entries
     smaller than the floor must then agree to 1e-6 * floor in absolute terms.
+    ``y`` (batch,) labels, for a conditional model (``loss_and_grads(x, y, ...)``).
+
+    A model whose step returns, for some parameters, the derivative of
+    another function than its loss (the VQ-VAE's straight-through estimator
+    and codebook term) says which with ``gradient_targets(x)``: {name:
+    f()}; those parameters are checked against the finite differences of
+    their f, the others against the loss.
     Returns {param name: max relative error} with ``.skipped`` counts.
     """
     if model.backend.dtype != np.float64:
@@ -203,19 +211,21 @@ def check_model(model, x, eps=None, beta: float = 1.0, h: float = DEFAULT_H,
         eps = np.asarray(eps, dtype=np.float64)
 
     options = {} if objective == "elbo" and k == 1 else {"objective": objective, "k": k}
+    data = (x,) if y is None else (x, np.asarray(y))
 
     def f():
-        return model.loss_and_grads(x, eps=eps, beta=beta, **options)[0]
+        return model.loss_and_grads(*data, eps=eps, beta=beta, **options)[0]
 
-    loss, grads, _ = model.loss_and_grads(x, eps=eps, beta=beta, **options)
+    loss, grads, _ = model.loss_and_grads(*data, eps=eps, beta=beta, **options)
     grads = {k: model.backend.to_numpy(v).copy() for k, v in grads.items()}  # the next call overwrites them
     if tiny is None:
         tiny = 1e7 * _resolution(float(loss), h)
     errors = CheckResult()
     errors.skipped, errors.tiny = {}, tiny
+    targets = model.gradient_targets(x) if hasattr(model, "gradient_targets") else {}
     for name, p in model.params.items():
         idx = _pick(p.size, max_elements, rng)
-        numeric = numerical_gradient(f, p, h, idx, mark_kinks=skip_kinks)
+        numeric = numerical_gradient(targets.get(name, f), p, h, idx, mark_kinks=skip_kinks)
         errors[name], errors.skipped[name] = _compare(grads[name], numeric, idx, tiny)
     return errors
 

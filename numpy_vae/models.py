@@ -53,6 +53,25 @@ from numpy_vae.reparameterize import Reparameterize, ReparameterizeKL
 ENCODER_LOGVAR_RANGE = (-30.0, 20.0)
 OBJECTIVES = ("elbo", "iwae")
 
+# What a kind of model can be asked for; each class says which it supports
+# (``_Model.CAPABILITIES``) and why not the others (``_Model.WHY_NOT``).  The
+# trainer, the evaluation and the command line all ask the model, so there
+# is no second list of model kinds to keep in step.
+FEATURES = {
+    "iwae_objective": "training on the importance-weighted bound",
+    "iwae_bound": "the importance-weighted bound on -log p(x)",
+    "kl_weight": "a KL weight beta (KL warm-up)",
+    "active_units": "active units",
+}
+
+
+class UnsupportedError(ValueError):
+    """A model was asked for something its kind does not do (``feature``: a key of FEATURES)."""
+
+    def __init__(self, message: str, feature: str):
+        super().__init__(message)
+        self.feature = feature
+
 
 def check_objective(objective: str, k: int, beta: float = 1.0) -> None:
     """Refuse an unknown objective, a k below 1, k > 1 with the ELBO, and beta != 1 with IWAE."""
@@ -100,7 +119,39 @@ def _check_sizes(input_dim, hidden_dims, latent_dim):
 
 
 class _Model:
-    """What the VAE and the Autoencoder share: params, batch checks, config."""
+    """What the VAE and the Autoencoder share: params, batch checks, config,
+    and what the kind supports (``supports``, ``require``, ``check_training``)."""
+
+    CAPABILITIES: frozenset = frozenset()   # keys of FEATURES this kind supports
+    WHY_NOT: dict = {}                      # feature -> why not, for the others
+    conditional = False                     # True: every batch comes with its labels
+
+    @classmethod
+    def supports(cls, feature: str) -> bool:
+        """Does this kind of model do ``feature`` (a key of models.FEATURES)?"""
+        if feature not in FEATURES:
+            raise KeyError(f"unknown feature {feature!r}; known: {', '.join(FEATURES)}")
+        return feature in cls.CAPABILITIES
+
+    @classmethod
+    def require(cls, feature: str) -> None:
+        """Raise UnsupportedError, in words, unless this kind does ``feature``."""
+        if not cls.supports(feature):
+            why = cls.WHY_NOT.get(feature, "not implemented for it")
+            raise UnsupportedError(f"{FEATURES[feature]} is not available for a {cls.__name__}: "
+                                   f"{why}", feature)
+
+    @classmethod
+    def check_training(cls, objective: str = "elbo", kl_warmup: float = 0.0,
+                       eval_iwae_k: int = 0) -> None:
+        """Raise UnsupportedError for a training setting this kind cannot honour
+        (before any work: the trainer and the command line both call it)."""
+        if objective != "elbo":
+            cls.require("iwae_objective")
+        if kl_warmup > 0:
+            cls.require("kl_weight")
+        if eval_iwae_k > 0:
+            cls.require("iwae_bound")
 
     def _setup(self, kind, input_dim, hidden_dims, latent_dim, likelihood, activation,
                backend, dtype, seed):
@@ -163,6 +214,8 @@ class VAE(_Model):
     dtype : str               "float32" or "float64".
     seed : int                Seeds the backend's generator: weights and eps.
     """
+
+    CAPABILITIES = frozenset(FEATURES)
 
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20,
                  likelihood="bernoulli", activation="relu", backend=None,
@@ -369,6 +422,11 @@ class Autoencoder(_Model):
     (and ignores) eps and beta so training code can treat both models alike; info has "kl" = 0.
     """
 
+    WHY_NOT = {"iwae_objective": "an autoencoder has no q(z|x) to weigh samples with",
+               "iwae_bound": "an autoencoder has no q(z|x) to weigh samples with",
+               "kl_weight": "an autoencoder has no KL term",
+               "active_units": "its code is not a distribution"}
+
     def __init__(self, input_dim=784, hidden_dims=(400,), latent_dim=20,
                  likelihood="bernoulli", activation="relu", backend=None,
                  dtype="float32", seed=0):
@@ -389,8 +447,9 @@ class Autoencoder(_Model):
         """Mean reconstruction NLL of the batch and its gradients (eps, beta unused;
         objective="iwae" is refused: an autoencoder has no q(z|x) to weigh)."""
         if objective != "elbo" or k != 1:
-            raise ValueError(f"the autoencoder has no importance-weighted objective "
-                             f"(objective={objective!r}, k={k}): it trains on its reconstruction only")
+            raise UnsupportedError(f"the autoencoder has no importance-weighted objective "
+                                   f"(objective={objective!r}, k={k}): it trains on its "
+                                   f"reconstruction only", "iwae_objective")
         x = self._as_batch(x)
         batch = x.shape[0]
         code = self.code_head.forward(self.encoder.forward(x))
@@ -436,4 +495,4 @@ class Autoencoder(_Model):
         return f"Autoencoder({dims}, likelihood={c['likelihood']!r}, backend={self.backend.name!r})"
 
 
-__all__ = ["VAE", "Autoencoder", "check_objective", "OBJECTIVES"]
+__all__ = ["VAE", "Autoencoder", "check_objective", "OBJECTIVES", "FEATURES", "UnsupportedError"]

@@ -208,13 +208,16 @@ def bernoulli_nll_samples(logits, x):
         nll[b, k] = sum_d softplus(logits[b, k, d]) - x[b, d] * logits[b, k, d]
 
     the NLL of image b under sample k, without repeating x K times (what the
-    IWAE evaluation needs: numpy_vae/evaluate.py).  Each row is summed in the
-    array's dtype (NumPy's pairwise sum: error ~ eps * log2(D) * sum |terms|)
-    and returned as float64, for the log-sum-exp over the K samples.
+    IWAE evaluation needs: numpy_vae/evaluate.py).  Each term is computed in
+    the array's dtype and each row summed in float64 (``sum(dtype=float64)``:
+    a float32 sum of 784 terms of ~1e2 nats would be off by up to ~1e-3),
+    for the log-sum-exp over the K samples.  The Numba and CuPy twins sum in
+    float64 too.
     """
-    softplus_sum = (np.maximum(logits, 0) + np.log(1 + np.exp(-np.abs(logits)))).sum(axis=2)
-    x_dot_logits = np.matmul(logits, x[:, :, None])[:, :, 0]      # B matrix-vector products
-    return softplus_sum.astype(np.float64) - x_dot_logits.astype(np.float64)
+    terms = np.maximum(logits, 0)
+    terms += np.log(1 + np.exp(-np.abs(logits)))
+    terms -= logits * x[:, None, :]
+    return terms.sum(axis=2, dtype=np.float64)
 
 
 # --- optimizer updates (in place) -----------------------------------------
@@ -237,23 +240,31 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     (``out=``): two fewer arrays of the parameter's size per call, 15-20%
     less time for NumPy (benchmarks/NOTES.md).
 
-    Flush to zero: entries of m and v smaller than the dtype's smallest
-    normal number (subnormals, below 1.2e-38 in float32) are set to 0.  The
-    moments of a weight whose input is almost always 0 (a pixel near the
-    border) get a gradient now and then and decay by beta1 or beta2 at every
-    other step, so without the flush they spend hundreds of steps as
-    subnormals, on which x86 arithmetic is tens of times slower: a quarter of
-    the first layer's m was subnormal after three epochs of the default model,
-    and its epochs grew from 5.1 s to 8.6 s (benchmarks/NOTES.md).  The
-    parameters do not notice: such a moment would move its weight by less
-    than lr * 1.2e-38 / eps_hat.
+    Flush to zero: the moments of a weight whose input is almost always 0
+    (a pixel near the border) get a gradient now and then and decay by beta1
+    or beta2 at every other step, so without a flush they spend hundreds of
+    steps as subnormals (below 1.2e-38 in float32), on which x86 arithmetic
+    is tens of times slower: a quarter of the first layer's m was subnormal
+    after three epochs of the default model, and its epochs grew from 5.1 s
+    to 8.6 s (benchmarks/NOTES.md).  Flushing at every step took two extra
+    passes over every moment (~10% of a NumPy epoch), so it is done every
+    FLUSH_EVERY steps, with thresholds that look ahead (``flush_thresholds``):
+    at steps t = FLUSH_EVERY, 2 FLUSH_EVERY, ... entries of m below
+    tiny / beta1^FLUSH_EVERY and of v below tiny / beta2^FLUSH_EVERY are set to
+    0, so an entry that only decays cannot become subnormal before the next
+    flush, and one made subnormal by the arithmetic of a tiny gradient stays
+    so for fewer than FLUSH_EVERY steps.  The parameters do not notice: such
+    a moment would move its weight by less than lr * 6.5e-38 / eps_hat.  The
+    Numba and CuPy twins apply the same rule, so the three agree bit for bit.
     """
     m *= beta1
     m += (1 - beta1) * grad
     v *= beta2
     v += (1 - beta2) * (grad * grad)
-    _flush_subnormals(m)
-    _flush_subnormals(v)
+    if step % FLUSH_EVERY == 0:
+        m_below, v_below = flush_thresholds(m.dtype, beta1, beta2, step)
+        _flush_below(m, m_below)
+        _flush_below(v, v_below)
     root_bc2 = math.sqrt(1 - beta2 ** step)
     step_size = lr * root_bc2 / (1 - beta1 ** step)
     update = np.sqrt(v)
@@ -263,9 +274,31 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     param -= update
 
 
-def _flush_subnormals(a):
-    """Set the subnormal entries of ``a`` (0 < |a| < the smallest normal number) to 0, in place."""
-    a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
+FLUSH_EVERY = 16        # steps between flushes of Adam's moments (adam_update)
+_MAX_LOOKAHEAD = 1024   # the thresholds stay within 2^10 of the smallest normal number
+
+
+def flush_thresholds(dtype, beta1, beta2, step):
+    """(m_below, v_below): Adam's flush thresholds at ``step``; (0, 0) between flushes.
+
+    At a flush step, tiny / beta^FLUSH_EVERY for each moment (tiny: the
+    dtype's smallest normal number), at most 1024 tiny: what decays by beta
+    per step from above it stays normal until the next flush.
+    """
+    if step % FLUSH_EVERY:
+        return 0.0, 0.0
+    tiny = float(np.finfo(dtype).tiny)
+
+    def below(beta):
+        decay = beta ** FLUSH_EVERY
+        return tiny * (_MAX_LOOKAHEAD if decay * _MAX_LOOKAHEAD <= 1 else 1 / decay)
+
+    return below(beta1), below(beta2)
+
+
+def _flush_below(a, threshold):
+    """Set the entries of ``a`` with |a| < threshold to 0, in place."""
+    a[np.abs(a) < threshold] = 0
 
 
 def sgd_momentum_update(param, grad, velocity, lr, momentum):

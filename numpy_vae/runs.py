@@ -135,11 +135,32 @@ def write_run_config(run_dir, model, options, argv=None) -> Path:
 
 
 def read_metrics(run_dir) -> list[dict]:
-    """The per-epoch records of ``metrics.jsonl`` (an empty list if there is none)."""
-    path = Path(run_dir) / METRICS_NAME
+    """The per-epoch records of ``metrics.jsonl`` (an empty list if there is none).
+
+    A last line that is not JSON is a write cut short (a full disk, a kill
+    in the middle of ``append_json_line``): it is left out, since the
+    checkpoint of that epoch was never written.  A bad line before the last
+    one raises RunFolderError, naming the file and the line.
+    """
+    return _read_metrics(Path(run_dir) / METRICS_NAME)[0]
+
+
+def _read_metrics(path: Path) -> tuple[list[dict], bool]:
+    """(records, whether a torn last line was left out)."""
     if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [], False
+    with writing("read", path):
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                return records, True
+            raise RunFolderError(f"{path} line {number} is not a JSON record (the file is "
+                                 f"damaged): {line[:60]!r}") from None
+    return records, False
 
 
 def append_json_line(path: Path, record: dict) -> None:
@@ -150,9 +171,9 @@ def append_json_line(path: Path, record: dict) -> None:
 
 def rewind_metrics(path: Path, epoch: int) -> list[dict]:
     """Drop records after ``epoch`` (written after the last checkpoint); returns the rest."""
-    records = read_metrics(path.parent)
+    records, torn = _read_metrics(path)
     kept = [r for r in records if r.get("epoch", 0) <= epoch]
-    if len(kept) != len(records):
+    if torn or len(kept) != len(records):
         path.write_text("".join(json.dumps(r) + "\n" for r in kept))
     return kept
 

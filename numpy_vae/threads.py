@@ -13,7 +13,13 @@ itself:
               from /proc/stat (Linux), else the 1-minute load average
     free    = cores - busy
     useful  = what the step's largest matrix product can keep busy: one
-              thread per MIN_WORK_PER_THREAD multiply-adds (m * k * n)
+              thread per MIN_WORK_PER_THREAD multiply-adds (m * k * n); and
+              only one if it has fewer than MIN_ROWS rows m (the batch): a
+              thin product such as 20 x 784 x 200 is split into slivers whose
+              threads wait for each other more than they work (issue 21: at
+              batch 20, Numba epochs took 1.63-1.94 s per 12,000 images with
+              2 threads against 1.19-1.56 s with 1, on a 2-core AVX2 machine;
+              benchmarks/bench_threads.py measures batch 20, 128 and 1024)
     threads = max(1, min(cores, useful, floor(free + SPARE)))
 
 SPARE = 0.25: a core that is busy only a quarter of the time still costs
@@ -44,6 +50,9 @@ SPARE = 0.25
 # threads costs more than the arithmetic they share (OpenBLAS's own cut-off
 # for a second thread is 65536 * 4 = 262,144).
 MIN_WORK_PER_THREAD = 1 << 20
+# A product with fewer rows (the batch) than this gets one thread: batch 20
+# (the burda2015 recipe) one, batch 128 and 1024 what the work allows.
+MIN_ROWS = 32
 PROBE_SECONDS = 0.1  # 10 clock ticks per CPU: the share is known to about 0.1 core
 
 
@@ -64,8 +73,8 @@ def choose_blas_threads(cores: int, busy: float, products) -> int:
     for shape in products:
         if len(shape) != 3 or min(shape) < 1:
             raise ValueError(f"a product is (m, k, n) with positive sizes, got {tuple(shape)}")
-    work = max(m * k * n for m, k, n in products)
-    useful = max(1, work // MIN_WORK_PER_THREAD)
+    m, k, n = max(products, key=lambda shape: shape[0] * shape[1] * shape[2])
+    useful = max(1, m * k * n // MIN_WORK_PER_THREAD) if m >= MIN_ROWS else 1
     free = math.floor(cores - busy + SPARE)
     return max(1, min(cores, useful, free))
 
@@ -88,8 +97,8 @@ def model_products(params: dict, batch: int) -> list[tuple[int, int, int]]:
     for w in params.values():
         if w.ndim == 2:
             products.append((batch, int(w.shape[0]), int(w.shape[1])))
-        elif w.ndim > 2:
-            products.append((batch, MIN_WORK_PER_THREAD, 1 << 10))
+        elif w.ndim > 2:  # rows: the batch times the output pixels, at least 7 x 7
+            products.append((batch * 49, MIN_WORK_PER_THREAD, 1 << 10))
     return products or [(batch, 1, 1)]
 
 

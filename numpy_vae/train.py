@@ -34,7 +34,10 @@ resuming repeats it from its start (exactly).  Nothing in memory is saved:
 Ctrl-C may land in the middle of an optimizer update, leaving parameters
 half-updated, and the checkpoint on disk is never touched by that.
 
-Other models.  A conditional VAE (``model.conditional``) gets each batch's
+Other models.  What a model supports it says itself (``model.supports``,
+numpy_vae/models.py): options it cannot honour (the IWAE objective, KL
+warm-up, the IWAE bound after each epoch) are refused when the Trainer is
+made, before any work.  A conditional VAE (``model.conditional``) gets each batch's
 labels: ``loss_and_grads(x[batch], y[batch], beta=beta)``, and is
 evaluated with the test labels.  A model with an ``after_step`` method (the
 VQ-VAE: its EMA codebook update and dead-code restarts) has it called after
@@ -226,6 +229,9 @@ class Trainer:
         self.data_rng = np.random.default_rng([self.options.seed, DATA_STREAM])
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.quiet = quiet
+        # what the options ask of the model, refused before any work (UnsupportedError)
+        model.check_training(objective=self.options.objective, kl_warmup=self.options.kl_warmup,
+                             eval_iwae_k=self.options.eval_iwae_k)
         self.epoch = 0      # epochs completed
         self.step = 0       # optimizer steps completed, all epochs
         self.history = []   # one metrics dict per completed epoch
@@ -275,6 +281,9 @@ class Trainer:
         options = TrainOptions.from_dict(checkpoint.options)
         changes = dict(option_changes, **({"epochs": epochs} if epochs is not None else {}))
         options = dataclasses.replace(options, **changes)
+        dropped_warmup = options.kl_warmup > 0 and not model.supports("kl_weight")
+        if dropped_warmup:  # saved by an older version that let it through; it never acted
+            options = dataclasses.replace(options, kl_warmup=0.0)
         missing = [what for what, ok in (("optimizer state", checkpoint.optimizer is not None),
                                          ("generator states", {"model", "data"} <= set(checkpoint.rng_states)))
                    if not ok]
@@ -287,6 +296,8 @@ class Trainer:
         trainer = cls(model, options, run_dir=checkpoint.path.parent, optimizer=optimizer,
                       quiet=quiet)
         trainer.claim_run_folder()  # before anything of the run is read back or rewritten
+        if dropped_warmup:
+            trainer._say(f"note: the saved kl_warmup is ignored: {model.WHY_NOT['kl_weight']}")
         trainer.epoch = trainer.saved_epoch = checkpoint.epoch
         trainer.step = optimizer.t
         saved = checkpoint.rng_states["model"]
@@ -407,7 +418,8 @@ class Trainer:
                     loss, grads, info = self.model.loss_and_grads(x[batch], beta=beta, **objective)
                 else:
                     labels = y[order_host[i * opt.batch_size:(i + 1) * opt.batch_size]]
-                    loss, grads, info = self.model.loss_and_grads(x[batch], labels, beta=beta)
+                    loss, grads, info = self.model.loss_and_grads(x[batch], labels, beta=beta,
+                                                                  **objective)
                 records.append(xp.stack([xp.asarray(v, dtype=np.float64) for v in (loss, info["recon"], info["kl"])]
                                         + [bk.ops.finite_check(g) for g in grads.values()]))
                 sizes.append(len(batch))
@@ -443,7 +455,7 @@ class Trainer:
                                y=y_test)
         metrics = {"test_nelbo": result["nelbo"], "test_recon": result["recon"],
                    "test_kl": result["kl"]}
-        if self.model.config.get("model", "vae") in ("vae", "conv") and len(x_test) >= 2:
+        if self.model.supports("active_units") and len(x_test) >= 2:
             metrics["active_units"] = active_units(self.model, x_test,
                                                    batch_size=opt.eval_batch_size)["active_units"]
         if opt.eval_iwae_k > 0:

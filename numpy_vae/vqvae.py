@@ -83,7 +83,7 @@ import math
 import numpy as np
 
 from numpy_vae.layers import Linear
-from numpy_vae.models import _mlp, _Model
+from numpy_vae.models import _mlp, _Model, check_objective
 from numpy_vae.quantize import VectorQuantize
 
 
@@ -103,6 +103,14 @@ class VQVAE(_Model):
     ema_decay : float         gamma of the EMA update, in (0, 1).
     likelihood, activation, backend, dtype, seed   as for the VAE.
     """
+
+    CAPABILITIES = frozenset()
+    WHY_NOT = {"iwae_objective": "its code is discrete: there are no samples of z to weigh",
+               "iwae_bound": "its code is discrete: the negative ELBO with the uniform prior, "
+                             "recon + D log K, is its bound",
+               "kl_weight": "its KL from the uniform prior is the constant D log K; the weight "
+                            "of its commitment term is beta_commit",
+               "active_units": "its code is discrete"}
 
     def __init__(self, input_dim=784, hidden_dims=(400,), n_slots=16, slot_dim=8, n_codes=64,
                  beta_commit=0.25, restart_every=100, codebook_update="ema", ema_decay=0.99,
@@ -167,12 +175,13 @@ class VQVAE(_Model):
         h = self.encoder.forward(x)
         return self.slots_head.forward(h).reshape(x.shape[0], self.n_slots, self.slot_dim)
 
-    def loss_and_grads(self, x, eps=None, beta=1.0):
+    def loss_and_grads(self, x, eps=None, beta=1.0, objective="elbo", k=1):
         """The VQ-VAE loss of a batch and the gradients that train it.
 
         x : (batch, input_dim).  eps and beta are accepted and ignored (there
         is no noise; the commitment weight is ``beta_commit``), so training
-        code can treat every model alike.
+        code can treat every model alike.  ``objective`` other than "elbo"
+        (with k = 1) raises UnsupportedError (models.py).
 
         Returns loss (scalar), grads (name -> array, the model's buffers) and
         info: "loss"; "recon" (mean -log p(x | z_q)); "vq" (mean of
@@ -181,6 +190,9 @@ class VQVAE(_Model):
         codebook term in "gradient" mode only); "kl" (D log K, see the
         module docstring); "beta".  Counts the codes chosen in ``buffers``.
         """
+        check_objective(objective, k)
+        if objective != "elbo":
+            self.require("iwae_objective")
         x = self._as_batch(x)
         batch = x.shape[0]
         xp = self.backend.xp
@@ -211,6 +223,40 @@ class VQVAE(_Model):
         kl = xp.asarray(self.kl_uniform, dtype=self.backend.dtype)
         info = {"loss": loss, "recon": recon_mean, "vq": sq_mean, "kl": kl, "beta": beta}
         return loss, grads, info
+
+    def gradient_targets(self, x) -> dict:
+        """What each parameter's training gradient is the true derivative of, here.
+
+        {name: f()} for the parameters whose gradient is not the loss's
+        (numpy_vae/gradcheck.py ``check_model`` checks them against these):
+        the encoder and slots head against the straight-through surrogate,
+        the loss with the codes and z_q - z_e frozen at the current point,
+
+            mean_n [ recon(decoder(z_e + sg[z_q - z_e])) + beta_commit ||z_e - sg[z_q]||^2 ];
+
+        the codebook against the codebook term mean_n ||sg[z_e] - e||^2
+        ("gradient") or against nothing, a constant ("ema": the running
+        means move it, not the optimizer).  The decoder's is the loss's own.
+        """
+        x = self._as_batch(x)
+        z_e0 = self._z_e(x)
+        _, z_q0 = self.quantizer.quantize(z_e0)
+        offset = z_q0 - z_e0
+        batch = x.shape[0]
+
+        def surrogate():
+            z_e = self._z_e(x)
+            out = self.decoder.forward((z_e + offset).reshape(batch, self.latent_dim))
+            diff = z_e - z_q0
+            commit = (diff * diff).sum(axis=(1, 2))
+            return float((self.likelihood.nll(out, x) + self.beta_commit * commit).mean())
+
+        def codebook_term():
+            return float(self._forward(x)[1].mean()) if self.codebook_update == "gradient" else 0.0
+
+        targets = {name: surrogate for name in self.params if name.startswith(("encoder.", "slots."))}
+        targets["quantizer.codebook"] = codebook_term
+        return targets
 
     def after_step(self) -> int:
         """Call after each optimizer step: the EMA codebook update ("ema"),

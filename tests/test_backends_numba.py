@@ -298,12 +298,21 @@ def test_adam_twin_flushes_subnormal_moments_like_the_reference(dtype):
     param, grad, m, v = _moments_at_the_edge_of_subnormal(dtype)
     mine = [a.copy() for a in (param, m, v)]
     theirs = [a.copy() for a in (param, m, v)]
-    twin.adam_update(mine[0], grad, mine[1], mine[2], 1e-3, 0.9, 0.999, 1e-8, 7)
-    ref.adam_update(theirs[0], grad, theirs[1], theirs[2], 1e-3, 0.9, 0.999, 1e-8, 7)
+    between = [a.copy() for a in (param, m, v)]
+    twin.adam_update(mine[0], grad, mine[1], mine[2], 1e-3, 0.9, 0.999, 1e-8, 16)
+    ref.adam_update(theirs[0], grad, theirs[1], theirs[2], 1e-3, 0.9, 0.999, 1e-8, 16)
     for a, b in zip(mine, theirs):
         np.testing.assert_array_equal(a, b)
     assert _subnormals(mine[1]) == 0 and _subnormals(mine[2]) == 0
     assert mine[1][0] == 0 and mine[2][0] == 0  # these two fell below the smallest normal
+    assert mine[1][2] == 0  # 1.35 tiny: above it, but below tiny / 0.9^16, the look-ahead
+    # between flushes (step 7) neither flushes: the twin leaves what the reference leaves
+    reference = [a.copy() for a in between]
+    twin.adam_update(between[0], grad, between[1], between[2], 1e-3, 0.9, 0.999, 1e-8, 7)
+    ref.adam_update(reference[0], grad, reference[1], reference[2], 1e-3, 0.9, 0.999, 1e-8, 7)
+    for a, b in zip(between, reference):
+        np.testing.assert_array_equal(a, b)
+    assert between[1][2] != 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

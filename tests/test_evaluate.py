@@ -13,8 +13,8 @@ import pytest
 
 from numpy_vae import VAE
 from numpy_vae.backend import get_backend
-from numpy_vae.evaluate import (active_units, evaluate_model, iwae_log_likelihood, iwae_nll, log_weights,
-                                log_weights_batched, negative_elbo)
+from numpy_vae.evaluate import (DEFAULT_MAX_ROWS, active_units, evaluate_model, iwae_log_likelihood,
+                                iwae_nll, log_weights, log_weights_batched, negative_elbo)
 
 Z_GRID = np.linspace(-12.0, 12.0, 24001)   # the prior and every posterior live well inside
 DZ = Z_GRID[1] - Z_GRID[0]
@@ -228,3 +228,47 @@ def test_batched_iwae_bound_of_a_float32_mnist_model_agrees_with_the_reference(b
     # reference in float32 (~1e-5 relative of ~550 nats)
     np.testing.assert_allclose(fast, reference, atol=0.02)
     assert np.abs(fast - reference).max() > 0   # two computations, not one twice
+
+
+def test_active_units_take_the_variance_over_all_images_not_the_mean_of_batch_variances():
+    """T1: data sorted so that every batch holds one image only: each batch's
+    variance is 0, the variance over the test set is 1/4.  An implementation
+    that averaged per-batch variances would count no active unit."""
+    model = VAE(input_dim=4, hidden_dims=(), latent_dim=2, dtype="float64")
+    model.params["mu.W"][...] = 0.0
+    model.params["mu.W"][0] = [1.0, 0.0]
+    x = np.zeros((256, 4))
+    x[128:, 0] = 1.0                       # first half one image, second half another
+    result = active_units(model, x, batch_size=64)
+    np.testing.assert_allclose(result["unit_variances"], [0.25, 0.0], atol=1e-15)
+    assert result["active_units"] == 1
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_bernoulli_sample_nll_sums_each_row_in_float64(backend):
+    """Defect 9: 'sums each row in float64' held for the Numba twin only.  The
+    float32 terms of a row, summed in float64, to float64's rounding: a
+    float32 sum of 784 terms of ~10 misses by ~1e-4."""
+    pytest.importorskip("numba") if backend == "numba" else None
+    from numpy_vae import get_backend
+    ops = get_backend(backend, dtype="float32").ops
+    rng = np.random.default_rng(5)
+    logits = (rng.standard_normal((3, 50, 784)) * 12).astype(np.float32)
+    x = (rng.random((3, 784)) < 0.3).astype(np.float32)
+    terms = (np.maximum(logits, 0) + np.log(1 + np.exp(-np.abs(logits)))
+             - logits * x[:, None, :]).astype(np.float64)   # float32 terms, as the kernels form them
+    exact = terms.sum(axis=2)
+    nll = ops.bernoulli_nll_samples(logits, x)
+    assert nll.dtype == np.float64
+    np.testing.assert_allclose(nll, exact, rtol=2e-7 if backend == "numba" else 1e-12)
+
+
+def test_the_conv_vae_evaluates_in_smaller_chunks_with_the_same_numbers():
+    """Its decoder rows cost ~0.16 MB each at the peak (benchmarks/bench_iwae_memory.py):
+    by default it takes 1024 at a time, not 8192; chunking changes no number."""
+    from numpy_vae.conv_vae import ConvVAE
+    model = ConvVAE(channels=(2, 3), latent_dim=2, seed=0)
+    assert model.IWAE_MAX_ROWS == 1024 < DEFAULT_MAX_ROWS
+    x = (np.random.default_rng(0).random((2, 784)) < 0.2).astype(np.float32)
+    np.testing.assert_allclose(iwae_log_likelihood(model, x, k=40),
+                               iwae_log_likelihood(model, x, k=40, max_rows=7), rtol=1e-6)

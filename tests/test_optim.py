@@ -268,3 +268,21 @@ def test_a_few_hundred_adam_steps_lower_the_loss_substantially(rng):
     # A wrong sign anywhere (KL, likelihood) sends the loss up instead.
     assert before > 10.5
     assert after < 0.6 * before
+
+
+def test_adam_flushes_every_few_steps_and_a_subnormal_from_a_tiny_gradient_lasts_less_than_that():
+    """The cheaper flush (ops.FLUSH_EVERY): a gradient so small that (1 - beta1) g
+    is subnormal makes m subnormal at once; it is gone by the next flush step."""
+    from numpy_vae.ops import FLUSH_EVERY
+    tiny = np.finfo(np.float32).tiny
+    params = {"W": np.zeros(2, np.float32)}
+    opt = Adam(params, lr=1e-3)
+    subnormal_run = longest = 0
+    for t in range(3 * FLUSH_EVERY):
+        g = np.array([5 * tiny, 0.0], np.float32) if t == 3 else np.zeros(2, np.float32)
+        opt.step({"W": g})
+        m = opt.m["W"]
+        subnormal_run = subnormal_run + 1 if ((m != 0) & (np.abs(m) < tiny)).any() else 0
+        longest = max(longest, subnormal_run)
+    assert 1 <= longest < FLUSH_EVERY
+    assert not opt.m["W"].any()

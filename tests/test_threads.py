@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -36,8 +38,10 @@ def test_an_overloaded_machine_still_gets_one_thread():
 def test_small_products_get_fewer_threads_than_cores():
     one_image = step_products((784, 400, 20, 400, 784), batch=1)   # 313,600 multiply-adds at most
     assert choose_blas_threads(16, 0.0, one_image) == 1
-    assert choose_blas_threads(16, 0.0, [(1, 1, 3 * MIN_WORK_PER_THREAD)]) == 3
-    assert choose_blas_threads(16, 0.0, [(1, 1, 3 * MIN_WORK_PER_THREAD - 1)]) == 2
+    rows = threads.MIN_ROWS  # fewer rows than that: one thread whatever the work (issue 21)
+    assert choose_blas_threads(16, 0.0, [(rows, 1, 3 * MIN_WORK_PER_THREAD // rows)]) == 3
+    assert choose_blas_threads(16, 0.0, [(rows, 1, 3 * MIN_WORK_PER_THREAD // rows - 1)]) == 2
+    assert choose_blas_threads(16, 0.0, [(rows - 1, 1, 3 * MIN_WORK_PER_THREAD)]) == 1
 
 
 @given(cores=st.integers(1, 256), busy=st.floats(0, 300), batch=st.integers(1, 4096),
@@ -129,3 +133,62 @@ def test_a_models_products_are_its_weights_times_the_batch():
 def test_a_convolution_kernel_counts_as_a_product_for_every_core():
     conv = {"W": np.zeros((32, 1, 4, 4), np.float32), "b": np.zeros(32, np.float32)}
     assert choose_blas_threads(8, 0.0, threads.model_products(conv, batch=1)) == 8
+
+
+def test_busy_cores_reads_the_non_idle_share_of_the_cpus_over_the_window(monkeypatch):
+    """T3: from two /proc/stat readings, busy = (1 - idle share) * CPUs.  A
+    body that returned 0.0 passed every other test here."""
+    readings = iter([(1000, 4000), (1250, 5000)])   # 250 of 1000 jiffies idle over 2 CPUs
+    monkeypatch.setattr(threads, "_cpu_times", lambda cpus: next(readings))
+    monkeypatch.setattr(threads.time, "sleep", lambda s: None)
+    busy, how = threads.busy_cores([0, 1], seconds=0.1)
+    assert busy == pytest.approx(1.5) and "/proc/stat" in how
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="reads /proc/stat (Linux)")
+def test_busy_cores_sees_a_process_that_keeps_a_cpu_busy():
+    """A child spinning on CPU 0: whatever else runs there, CPU 0 is not idle."""
+    import os
+    import subprocess
+    import sys
+    if 0 not in os.sched_getaffinity(0):
+        pytest.skip("CPU 0 is not ours")
+    child = subprocess.Popen([sys.executable, "-c", "import os\nos.sched_setaffinity(0, {0})\n"
+                              "print(flush=True)\nwhile True: pass"], stdout=subprocess.PIPE)
+    try:
+        child.stdout.readline()
+        busy, _ = threads.busy_cores([0], seconds=0.3)
+    finally:
+        child.kill()
+        child.wait()
+    assert busy > 0.7
+
+
+def test_blas_threads_sets_the_count_whatever_the_environment_started_with():
+    """T4: with OPENBLAS_NUM_THREADS=1 (what the README recommends) a no-op
+    blas_threads passed every test that only asked for 1.  Ask for a count
+    other than the current one, in a child started with that variable."""
+    import os
+    import subprocess
+    import sys
+    code = ("from threadpoolctl import threadpool_info\n"
+            "from numpy_vae import threads\n"
+            "import numpy\n"
+            "def count():\n"
+            "    return [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "before = count()\n"
+            "with threads.blas_threads(threads.ThreadChoice(2, 'test')):\n"
+            "    inside = count()\n"
+            "print(before, inside, count())\n")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split("] [")
+    before, inside, after = (text.strip("[]\n ") for text in out)
+    assert before == after and set(inside.split(", ")) == {"2"}, out
+
+
+@pytest.mark.parametrize("batch, expected", [(20, 1), (31, 1), (32, 2), (128, 2), (1024, 2)])
+def test_a_thin_batch_gets_one_thread_on_a_quiet_machine(batch, expected):
+    """Issue 21: at batch 20 (the burda2015 recipe) two threads were slower than one."""
+    products = threads.step_products((784, 200, 200, 50, 200, 200, 784), batch)
+    assert choose_blas_threads(2, 0.0, products) == expected

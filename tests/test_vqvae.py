@@ -317,3 +317,23 @@ def test_buffers_of_another_shape_are_refused(rng):
 def test_bad_sizes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VQVAE(INPUT, HIDDEN, **kwargs)
+
+
+def test_an_ema_restart_gives_the_code_a_fresh_running_mean_at_its_new_place(rng):
+    """T2: in EMA mode (the default) a restarted code must keep the place the
+    restart gave it.  Its old running mean (N_k, S_k) still points where it
+    was; without the reset, the next EMA update puts it back there."""
+    model = small_vqvae(update="ema", restart_every=1)
+    x = small_batch("bernoulli", rng)
+    far = 100.0
+    model.params["quantizer.codebook"][0] = far          # no encoder output is near: dead
+    model.buffers["ema_sums"][0] = far                   # its running mean agrees (N_0 = 1)
+    model.loss_and_grads(x)
+    assert model.after_step() >= 1                       # EMA update, then the restart
+    placed = model.params["quantizer.codebook"][0].copy()
+    assert np.abs(placed).max() < 10                     # moved onto an encoder output
+    model.restart_every = 0
+    model.loss_and_grads(x)
+    model.after_step()                                   # the next EMA update
+    moved = model.params["quantizer.codebook"][0]
+    assert np.abs(moved - placed).max() < 0.5, (placed, moved)

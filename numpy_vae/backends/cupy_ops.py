@@ -202,23 +202,25 @@ def log_mean_exp_weights(a):
 
 def bernoulli_nll_samples(logits, x):
     """Twin of ops.bernoulli_nll_samples, with the reference's array operations:
-    (B, K, D), (B, D) -> (B, K) float64."""
-    softplus_sum = (cupy.maximum(logits, 0) + cupy.log(1 + cupy.exp(-cupy.abs(logits)))).sum(axis=2)
-    x_dot_logits = cupy.matmul(logits, x[:, :, None])[:, :, 0]
-    return softplus_sum.astype(np.float64) - x_dot_logits.astype(np.float64)
+    (B, K, D), (B, D) -> (B, K) float64, each row summed in float64."""
+    terms = cupy.maximum(logits, 0)
+    terms += cupy.log(1 + cupy.exp(-cupy.abs(logits)))
+    terms -= logits * x[:, None, :]
+    return terms.sum(axis=2, dtype=np.float64)
 
 
 # --- optimizer updates (in place) -----------------------------------------
 
 # param, m and v are output arguments: read and written in place.
 _adam = _kernel(
-    "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T eps_hat, T tiny",
+    "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T eps_hat, "
+    "T m_below, T v_below",
     "T param, T m, T v",
     """
     m = beta1 * m + one_minus_beta1 * grad;
     v = beta2 * v + one_minus_beta2 * (grad * grad);
-    if (m < tiny && m > -tiny) m = 0;  // flush subnormals to zero, as the reference does
-    if (v < tiny) v = 0;               // v >= 0
+    if (m < m_below && m > -m_below) m = 0;  // flush to zero, as the reference does
+    if (v < v_below) v = 0;                  // v >= 0; both thresholds 0 between flushes
     param -= step_size * (m / (sqrt(v) + eps_hat));
     """,
     "adam_update")
@@ -232,8 +234,9 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     """Twin of ops.adam_update: the whole update in one kernel per parameter."""
     root_bc2 = math.sqrt(1 - beta2 ** step)
     step_size = lr * root_bc2 / (1 - beta1 ** step)
+    m_below, v_below = _ref.flush_thresholds(param.dtype, beta1, beta2, step)
     _adam(grad, beta1, 1 - beta1, beta2, 1 - beta2, step_size, eps * root_bc2,
-          float(np.finfo(param.dtype).tiny), param, m, v)
+          m_below, v_below, param, m, v)
 
 
 def sgd_momentum_update(param, grad, velocity, lr, momentum):

@@ -436,15 +436,15 @@ def bernoulli_nll_samples(logits, x):
 
 @_jit
 def _adam_kernel(param, grad, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                 step_size, eps_hat, tiny):
+                 step_size, eps_hat, m_below, v_below):
     zero = param.dtype.type(0)
     for i in range(param.size):
         g = grad[i]
         mi = beta1 * m[i] + one_minus_beta1 * g
         vi = beta2 * v[i] + one_minus_beta2 * (g * g)
-        if abs(mi) < tiny:  # flush subnormals to zero, as the reference does
+        if abs(mi) < m_below:  # flush to zero, as the reference does (0: not this step)
             mi = zero
-        if abs(vi) < tiny:
+        if vi < v_below:
             vi = zero
         m[i] = mi
         v[i] = vi
@@ -458,9 +458,10 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     root_bc2 = math.sqrt(1 - beta2 ** step)
     step_size = lr * root_bc2 / (1 - beta1 ** step)
     t = param.dtype.type
+    m_below, v_below = _ref.flush_thresholds(param.dtype, beta1, beta2, step)
     _adam_kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                  t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(step_size), t(eps * root_bc2),
-                 np.finfo(param.dtype).tiny)
+                 t(m_below), t(v_below))
     return None
 
 
