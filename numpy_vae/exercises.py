@@ -208,7 +208,8 @@ def _judge(name, got, want, hints, case, tiny=1e-12, threshold=THRESHOLD):
         error = relative_error(got, want, tiny)
     if error < threshold:
         return error, None
-    hint = hints.get(tag) or hints.get("default", "")
+    hint = (hints.get(tag) or (hints.get("ratio") if tag in ("x2", "x0.5") else None)
+            or hints.get("default", ""))
     where = f"{name} {case_text(case)}" + (f"; {words}" if words else "")
     return error, _Failure(error, where, hint)
 
@@ -1265,6 +1266,8 @@ def report(number, path=None, quick=False, seed=0, say=print) -> int:
     one verdict per check; returns 0 if every check passes, else 1."""
     exercise = find(number, quick=quick, seed=seed, say=say)
     path = Path(path) if path is not None else default_folder() / f"{exercise.slug}.py"
+    if not path.is_file():
+        raise ExerciseError(f"{path}: no such file")
     say(f"exercise {exercise.number}: {exercise.title} (lesson {exercise.lesson})  [{_shown(path)}]")
     verdicts = run_checks(exercise, path)
     for verdict in verdicts:

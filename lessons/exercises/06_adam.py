@@ -11,7 +11,7 @@ gradient g and of its square, and steps by their ratio:
 
 where m_hat and v_hat are m and v corrected for their start at zero.
 
-    param, grad, m, v: arrays of one shape;  t: the step number, 1 for the first step
+    param, grad, m, v: arrays of one shape (any shape);  t: the step number, 1 for the first step
 
 Task: work out m_hat and v_hat, then write one step.  Return new arrays
 (param, m, v); the checker runs up to four steps from m = v = 0 against the
