@@ -210,3 +210,11 @@ def test_the_capstone_waits_for_the_pieces_it_needs(tmp_path):
     code, text = run(12, folder / "12_capstone.py")
     assert code == 1 and "not yet done" in text
     assert "of 01_linear.py, which is not written yet" in text
+
+
+def test_without_hypothesis_the_random_cases_come_from_a_seeded_generator(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "hypothesis", None)  # import fails
+    code, text = run(10, file_of(10, SOLUTIONS))
+    assert code == 0 and "16 cases" in text, text
+    code, text = run(10, planted(tmp_path, 10, "db = dy2.sum(axis=1)", "db = dy2.sum(axis=1) / 2"))
+    assert code == 1 and "is added at every pixel" in text
