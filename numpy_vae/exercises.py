@@ -113,7 +113,8 @@ def load_file(path) -> types.ModuleType:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as err:
-        raise ExerciseError(f"{path.name} does not run: SyntaxError at line {err.lineno}: {err.msg}") from None
+        raise ExerciseError(f"{path.name} does not run: SyntaxError at line {err.lineno}: "
+                            f"{err.msg}") from None
     except Exception as err:  # the reader's top-level code
         raise ExerciseError(f"{path.name} does not run: {_describe(err, path)}") from None
     module.__file__ = str(path)
@@ -182,6 +183,8 @@ def _observation(got, want) -> tuple[str, str]:
     if not np.all(np.isfinite(got)):
         return "nonfinite", "yours has inf or nan entries"
     norm = float(np.sum(want * want))
+    if norm > 0 and not np.any(got):
+        return "zero", "yours is 0 everywhere"
     if norm > 0:
         c = float(np.sum(got * want)) / norm
         if np.allclose(got, c * want, rtol=1e-6, atol=1e-12 * math.sqrt(norm)) and abs(c - 1) > 1e-6:
@@ -191,7 +194,8 @@ def _observation(got, want) -> tuple[str, str]:
         offset = got - want
         if np.allclose(offset, offset.flat[0], rtol=1e-6, atol=1e-9) and abs(offset.flat[0]) > 1e-9:
             return "offset", f"yours = the right values {offset.flat[0]:+.4g}"
-    if got.ndim == 2 and got.shape[0] == got.shape[1] and np.allclose(got, want.T, rtol=1e-6, atol=1e-12):
+    square = got.ndim == 2 and got.shape[0] == got.shape[1]
+    if square and np.allclose(got, want.T, rtol=1e-6, atol=1e-12):
         return "transposed", "yours is the right matrix transposed"
     return "other", ""
 
@@ -1085,6 +1089,7 @@ def _training_check(quick, seed, say):
     def check(module, examples):
         pieces = load_pieces(Path(module.__file__).parent)
         options = {k: v for k, v in settings.items() if k != "bound"}
+        say(f"  ....  {label}: training with your loss_and_grads and adam_step")
         try:
             nelbo, seconds = train_capstone(module, pieces, seed=seed, say=say, **options)
         except _ReaderError as err:
@@ -1134,7 +1139,8 @@ def exercises(quick=False, seed=0, say=print, train=True) -> list:
         Exercise(2, "02_activations", "tanh and ReLU: forward and backward", "01", _checks(
             ("forward: tanh and ReLU", _activation_forward, _activation_case, [_ACT_CASE]),
             ("tanh backward against finite differences", _tanh_backward, _activation_case, [_ACT_CASE]),
-            ("ReLU backward against finite differences", _relu_backward, _activation_case, [_ACT_CASE]))),
+            ("ReLU backward against finite differences", _relu_backward, _activation_case,
+             [_ACT_CASE]))),
         Exercise(3, "03_reparameterize", "The reparameterization node: forward and backward", "03",
                  _checks(
             ("forward: z = mu + sigma * eps", _reparam_forward, _gauss_case, gauss_cases),
@@ -1205,8 +1211,9 @@ def default_folder() -> Path:
 # Running and reporting
 # --------------------------------------------------------------------------
 
-def run_checks(exercise: Exercise, path, examples=EXAMPLES) -> list:
-    """Every check of ``exercise`` on the reader's file: a list of Verdicts."""
+def run_checks(exercise: Exercise, path, examples=EXAMPLES, on_verdict=None) -> list:
+    """Every check of ``exercise`` on the reader's file: a list of Verdicts
+    (each also handed to ``on_verdict`` as soon as it is known)."""
     module = load_file(path)
     verdicts = []
     for label, check in exercise.checks:
@@ -1218,6 +1225,8 @@ def run_checks(exercise: Exercise, path, examples=EXAMPLES) -> list:
         except (_ReaderError, ExerciseError) as err:
             verdict = Verdict("fail", label, math.inf, str(err))
         verdicts.append(verdict)
+        if on_verdict is not None:
+            on_verdict(verdict)
         if verdict.status == "todo" and exercise.number == 12:
             break  # the capstone's later checks need the earlier ones
     return verdicts
@@ -1269,10 +1278,11 @@ def report(number, path=None, quick=False, seed=0, say=print) -> int:
     if not path.is_file():
         raise ExerciseError(f"{path}: no such file")
     say(f"exercise {exercise.number}: {exercise.title} (lesson {exercise.lesson})  [{_shown(path)}]")
-    verdicts = run_checks(exercise, path)
-    for verdict in verdicts:
+    def show(verdict):
         for line in _line(verdict):
             say(line)
+
+    verdicts = run_checks(exercise, path, on_verdict=show)
     result = status(verdicts)
     if result == "done":
         say(f"exercise {exercise.number} done: all {len(verdicts)} checks pass")

@@ -4,7 +4,8 @@ import numpy as np
 
 
 def importance_samples(mu, logvar, eps):
-    """mu, logvar (batch, latent), eps (k, batch, latent) -> z (k, batch, latent), log_ratio (k, batch)."""
+    """mu, logvar (batch, latent), eps (k, batch, latent)
+    -> z (k, batch, latent), log_ratio (k, batch)."""
     z = mu + np.exp(0.5 * logvar) * eps
     log_ratio = -0.5 * np.sum(z * z - eps * eps - logvar, axis=2)
     return z, log_ratio
