@@ -187,7 +187,11 @@ def _observation(got, want) -> tuple[str, str]:
         return "zero", "yours is 0 everywhere"
     if norm > 0:
         c = float(np.sum(got * want)) / norm
-        if np.allclose(got, c * want, rtol=1e-6, atol=1e-12 * math.sqrt(norm)) and abs(c - 1) > 1e-6:
+        # only a whole-number ratio or its inverse says something (a factor 2, 1/batch, -1);
+        # for one element any ratio is "constant"
+        whole = any(abs(r - round(r)) < 1e-6 for r in (c, 1 / c) if c != 0)
+        if (whole and abs(c - 1) > 1e-6
+                and np.allclose(got, c * want, rtol=1e-6, atol=1e-12 * math.sqrt(norm))):
             tag = {2.0: "x2", 0.5: "x0.5", -1.0: "neg"}.get(round(c, 6), "ratio")
             return tag, f"yours = {c:.4g} x the right values"
     if got.ndim >= 1 and got.size > 1:

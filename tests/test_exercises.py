@@ -218,3 +218,11 @@ def test_without_hypothesis_the_random_cases_come_from_a_seeded_generator(tmp_pa
     assert code == 0 and "16 cases" in text, text
     code, text = run(10, planted(tmp_path, 10, "db = dy2.sum(axis=1)", "db = dy2.sum(axis=1) / 2"))
     assert code == 1 and "is added at every pixel" in text
+
+
+def test_a_mistake_only_random_cases_reveal_is_found_and_shrunk(tmp_path):
+    # right for the fixed case (batch 2), wrong from batch 3 on
+    code, text = run(1, planted(tmp_path, 1, "db = dy.sum(axis=0)", "db = dy[:2].sum(axis=0)"))
+    assert code == 1
+    assert "db on x (3, 1), W (1, 1), b (1,)" in text  # the smallest failing shapes
+    assert "its gradient collects all of them" in text
