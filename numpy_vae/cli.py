@@ -6,6 +6,7 @@
     numpy-vae sample RUN -n 64 --out samples.png
     numpy-vae plot RUN                   (re)draw every figure of a run
     numpy-vae gradcheck                  finite-difference check of a model's gradients
+    numpy-vae exercise [N [FILE]]        check your solution of a lesson exercise (no N: list them)
 
 ``numpy-vae COMMAND --help`` lists every option with its default.
 
@@ -292,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--seed", type=_non_negative_int, default=0,
                            help="seeds the weights, the batch, the noise and the elements checked")
     gradcheck.set_defaults(func=_cmd_gradcheck, parser=gradcheck)
+    _add_exercise_command(commands)
     return parser
 
 
@@ -737,6 +739,45 @@ def _cmd_gradcheck(args, parser, argv) -> int:
     print(f"all {len(errors)} parameter arrays pass (largest error {worst:.2e} in {worst_name}, "
           f"threshold {args.threshold:g}; {seconds:.1f} s)")
     return 0
+
+
+# --------------------------------------------------------------------------
+# numpy-vae exercise: the checker of lessons/exercises/ (numpy_vae/exercises.py)
+# --------------------------------------------------------------------------
+
+def _add_exercise_command(commands):
+    exercise = commands.add_parser(
+        "exercise", formatter_class=_Formatter, allow_abbrev=False,
+        help="check your solution of a lesson exercise (lessons/exercises/)",
+        description="Check exercise N of lessons/exercises/ (or FILE, your copy of it): your\n"
+                    "backward passes against finite differences of your forward passes, in\n"
+                    "float64 on random shapes and on edge cases, your forward passes against the\n"
+                    "package's.  Prints pass, to do, or FAIL with the relative error, the array\n"
+                    "that is wrong and a hint.  Exits with 0 when every check passes, else 1.\n"
+                    "Without N: the list of exercises and your progress.\n\n"
+                    "Exercise 12, the capstone, trains your VAE on MNIST for about a minute\n"
+                    "(--quick: a few seconds, with a looser bound).")
+    exercise.add_argument("number", nargs="?", type=_positive_int, default=None, metavar="N",
+                          help="the exercise to check (default: list them all)")
+    exercise.add_argument("file", nargs="?", default=None, metavar="FILE",
+                          help="your file (default: lessons/exercises/NN_*.py)")
+    exercise.add_argument("--quick", action="store_true",
+                          help="exercise 12: a short training run with a looser bound")
+    exercise.add_argument("--seed", type=_non_negative_int, default=0,
+                          help="exercise 12: seeds the weights, the batches and the noise")
+    exercise.set_defaults(func=_cmd_exercise, parser=exercise)
+
+
+def _cmd_exercise(args, parser, argv) -> int:
+    from numpy_vae import exercises
+
+    try:
+        if args.number is None:
+            return exercises.progress()
+        return exercises.report(args.number, args.file, quick=args.quick, seed=args.seed)
+    except exercises.ExerciseError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 # --------------------------------------------------------------------------

@@ -32,7 +32,7 @@ LAYERS = {
     "training": {"numpy_vae.train", "numpy_vae.dataset", "numpy_vae.data", "numpy_vae.idx",
                  "numpy_vae.runs", "numpy_vae.checkpoint", "numpy_vae.checkpoint_format",
                  "numpy_vae.evaluate", "numpy_vae.plots", "numpy_vae._memory", "numpy_vae.recipes",
-                 "numpy_vae.threads"},
+                 "numpy_vae.threads", "numpy_vae.exercises"},
     "CLI": {"numpy_vae.cli", "numpy_vae.__main__", "numpy_vae"},
 }
 RANK = {module: rank for rank, members in enumerate(LAYERS.values()) for module in members}
