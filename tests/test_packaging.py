@@ -75,3 +75,18 @@ def test_metadata_lives_in_one_place():
     assert "MIT License" in (ROOT / "LICENSE").read_text()
     for classifier in ("Intended Audience :: Education", "Development Status :: 4 - Beta"):
         assert classifier in project["classifiers"]
+
+
+def test_citation_and_changelog_name_the_version_and_license_of_pyproject():
+    """CITATION.cff (validated against CFF 1.2.0 with cffconvert when written)
+    and CHANGELOG.md must follow a version bump in pyproject.toml."""
+    import yaml  # installed with jupytext (dev extra)
+
+    project = _project()
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert str(citation["version"]) == project["version"]
+    assert citation["license"] == project["license"]
+    assert citation["authors"] and citation["title"] and citation["message"]
+    assert re.search(rf"^## {re.escape(project['version'])} - \d{{4}}-\d{{2}}-\d{{2}}$",
+                     (ROOT / "CHANGELOG.md").read_text(), re.M), "CHANGELOG.md has no section for this version"
