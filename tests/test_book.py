@@ -53,7 +53,18 @@ def _why_skip() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(_why_skip() is not None, reason=str(_why_skip()))]
+pytestmark = pytest.mark.slow
+needs_browser = pytest.mark.skipif(_why_skip() is not None, reason=str(_why_skip()))
+
+
+def test_the_learning_path_lists_every_lesson():
+    """docs/index.md, the book's first page, links to every lesson in order."""
+    index = (ROOT / "docs" / "index.md").read_text()
+    names = [p.stem for p in build_book._check.lesson_paths()]
+    positions = [index.find(f"<lessons/{name}>`") for name in names]
+    missing = [name for name, at in zip(names, positions) if at < 0]
+    assert not missing, f"docs/index.md does not link to {missing}"
+    assert positions == sorted(positions), "the learning path lists the lessons out of order"
 
 
 # --------------------------------------------------------------------------
@@ -161,16 +172,19 @@ def chrome():
         yield browser
 
 
+@needs_browser
 def test_the_lessons_pass_their_checks_while_the_book_is_built(built):
     assert built[1] == 0, "a lesson failed its checks while building the book (see the output above)"
 
 
+@needs_browser
 def test_the_book_has_the_first_page_and_the_two_lessons(book):
     for path in PAGES:
         assert (book / path).is_file(), path
     assert not (book / "lessons" / "05_elbo.html").exists()  # the build took only the lessons asked for
 
 
+@needs_browser
 @pytest.mark.parametrize("path", PAGES)
 def test_a_page_passes_the_browser_checks(book, chrome, path):
     with build_book.serve(book) as base:
@@ -178,6 +192,7 @@ def test_a_page_passes_the_browser_checks(book, chrome, path):
     assert issues == [], "\n".join(issues)
 
 
+@needs_browser
 def test_the_first_page_leads_to_the_lessons_and_has_rendered_math(book, chrome):
     with build_book.serve(book) as base:
         page = chrome.new_page()
@@ -225,6 +240,7 @@ def planted_copy(book, tmp_path_factory):
     return copy
 
 
+@needs_browser
 @pytest.mark.parametrize("fault", PLANTED)
 def test_the_browser_checks_catch_a_planted_fault(planted_copy, chrome, fault):
     path, plant, expected = PLANTED[fault]
