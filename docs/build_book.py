@@ -37,6 +37,7 @@ import hashlib
 import http.server
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -245,43 +246,88 @@ def _write_if_changed(dst: Path, text: str):
 
 
 def stage(out: Path, pages: dict) -> Path:
-    """Fill out/src with the book's sources; pages: {lesson Path: notebook}."""
+    """Fill out/src with the book's sources; pages: {lesson Path: notebook}.
+
+    The staged tree mirrors the repository (docs/, lessons/), except that
+    docs/index.md is the book's root page and a lesson NN_topic.py is the page
+    lessons/NN_topic.ipynb.  Links in the Markdown pages are rewritten for the
+    book by ``book_links``.
+    """
     import nbformat
 
     src = out / "src"
-    wanted = set()
-
-    def put(rel: str, from_path: Path | None = None, text: str | None = None):
-        wanted.add(rel)
-        if from_path is not None:
-            _copy_if_changed(from_path, src / rel)
-        else:
-            _write_if_changed(src / rel, text)
-
-    put("index.md", DOCS / "index.md")
-    for page in sorted(DOCS.glob("*.md")):
-        if page.name != "index.md":
-            put(f"docs/{page.name}", page)
-    for folder in ("figures", "results"):
-        for path in sorted((DOCS / folder).rglob("*")) if (DOCS / folder).is_dir() else []:
-            if path.is_file():
-                put(f"docs/{folder}/{path.relative_to(DOCS / folder)}", path)
-    for lesson, nb in pages.items():
-        put(f"lessons/{lesson.stem}.ipynb", text=nbformat.writes(book_page(nb, lesson)))
-    exercises = LESSONS / "exercises"
-    if exercises.is_dir():
-        for path in sorted(exercises.rglob("*")):
+    staged = {"docs/index.md": "index.md"}  # repository path -> path in the book
+    staged.update({f"docs/{p.name}": f"docs/{p.name}" for p in sorted(DOCS.glob("*.md")) if p.name != "index.md"})
+    for folder in ("docs/figures", "docs/results", "lessons/exercises"):
+        for path in sorted((ROOT / folder).rglob("*")) if (ROOT / folder).is_dir() else []:
             if path.is_file() and "__pycache__" not in path.parts:
-                put(f"lessons/exercises/{path.relative_to(exercises)}", path)
+                rel = str(path.relative_to(ROOT))
+                staged[rel] = rel
+    staged.update({f"lessons/{lesson.name}": f"lessons/{lesson.stem}.ipynb" for lesson in pages})
+
+    extra = {}  # images a page shows from elsewhere in the repository
+    for repo_rel, book_rel in staged.items():
+        if repo_rel.endswith(".md"):
+            text, images = book_links((ROOT / repo_rel).read_text(), repo_rel, book_rel, staged)
+            _write_if_changed(src / book_rel, text)
+            extra.update(images)
+        elif not repo_rel.startswith("lessons/") or "/exercises/" in repo_rel:
+            _copy_if_changed(ROOT / repo_rel, src / book_rel)
+    for lesson, nb in pages.items():
+        _write_if_changed(src / staged[f"lessons/{lesson.name}"], nbformat.writes(book_page(nb, lesson)))
+    for rel in extra:
+        _copy_if_changed(ROOT / rel, src / rel)
+    wanted = set(staged.values()) | set(extra)
     for path in sorted(src.rglob("*")) if src.is_dir() else []:  # pages no longer in the book
         if path.is_file() and str(path.relative_to(src)) not in wanted:
             path.unlink()
     return src
 
 
-# --------------------------------------------------------------------------
-# 4. Sphinx, with a local MathJax
-# --------------------------------------------------------------------------
+_MD_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def book_links(text: str, repo_rel: str, book_rel: str, staged: dict):
+    """A Markdown page's links, made to work in the book.
+
+    A page in the repository links to files by their repository paths.  In
+    the book: a link to a page of the book (a docs page, a lesson script, an
+    exercise) points at that page; an image elsewhere in the repository is
+    copied into the book; a link to any other file of the repository (the
+    README, a module of the package) becomes plain text naming the file,
+    since the book does not hold it.  Links to the web and anchors stay, and
+    so does a link to a file that does not exist: the build's warnings and
+    the browser test report it.
+
+    Returns the text and the set of repository paths of images to copy.
+    """
+    page_dir = (ROOT / repo_rel).parent
+    book_dir = posixpath.dirname(book_rel)
+    images = set()
+
+    def rewrite(match):
+        bang, label, target = match.groups()
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("#"):
+            return match.group(0)
+        path, _, anchor = target.partition("#")
+        resolved = (page_dir / path).resolve()
+        try:
+            rel = str(resolved.relative_to(ROOT))
+        except ValueError:
+            return match.group(0)
+        if rel in staged:
+            new = posixpath.relpath(staged[rel], book_dir or ".") + (f"#{anchor}" if anchor else "")
+            return f"{bang}[{label}]({new})"
+        if not resolved.exists():
+            return match.group(0)
+        if bang:
+            images.add(rel)
+            return f"![{label}]({posixpath.relpath(rel, book_dir or '.')})"
+        name = f"`{rel}`"
+        return label if label.strip("`") == rel else f"{label} ({name} in the repository)"
+
+    return _MD_LINK.sub(rewrite, text), images
+
 
 def stage_mathjax(out: Path) -> Path:
     """A static folder holding mathjax/ (MathJax 3's CHTML build and its fonts)."""

@@ -11,7 +11,10 @@ lesson pages from a local web server.  On every page:
 * every math element was typeset by MathJax (the first page has the ELBO);
 * no console error and no failed request; nothing fetched from outside the
   book (a CDN): such requests are aborted and reported;
-* every link inside the book resolves, anchors included.
+* every link inside the book resolves, anchors included;
+
+and the other pages of the book (docs/*.md, exercises, search) pass the same
+checks but the lesson ones.
 
 The checks are shown to fail on planted faults (a broken image, a FAILED
 claim, MathJax missing, a dead link, a console error, a CDN script) in a copy
@@ -189,6 +192,17 @@ def test_the_book_has_the_first_page_and_the_two_lessons(book):
 def test_a_page_passes_the_browser_checks(book, chrome, path):
     with build_book.serve(book) as base:
         issues = page_problems(chrome, base, path)
+    assert issues == [], "\n".join(issues)
+
+
+@needs_browser
+def test_every_other_page_of_the_book_passes_the_browser_checks(book, chrome):
+    """The docs pages, exercises, the search page and the index, whatever pages exist."""
+    others = sorted(str(p.relative_to(book)) for p in book.rglob("*.html")
+                    if not str(p.relative_to(book)).startswith("_") and str(p.relative_to(book)) not in PAGES)
+    assert "search.html" in others
+    with build_book.serve(book) as base:
+        issues = [f"{path}: {issue}" for path in others for issue in page_problems(chrome, base, path)]
     assert issues == [], "\n".join(issues)
 
 
