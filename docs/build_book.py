@@ -172,23 +172,10 @@ def book_page(nb, lesson: Path):
     for cell in cells:
         if cell.cell_type == "code":
             cell.outputs = _figures_inline(cell.outputs)
-            if _ends_with_claim(cell.source):  # the script prints no "True" there
-                cell.outputs = [o for o in cell.outputs if o.output_type != "execute_result"]
+            # A notebook echoes a cell's last value (claim's True, train's
+            # whole history); the lesson as a script shows only what it prints.
+            cell.outputs = [o for o in cell.outputs if o.output_type != "execute_result"]
     return page
-
-
-def _ends_with_claim(source: str) -> bool:
-    """Whether a cell's last statement is a ``claim(...)`` call (whose value a
-    notebook would echo as True or False)."""
-    import ast
-
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return False
-    last = body[-1] if body else None
-    return (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
-            and isinstance(last.value.func, ast.Name) and last.value.func.id == "claim")
 
 
 _FIGURE_REPR = re.compile(r"^<Figure size .*>$")
