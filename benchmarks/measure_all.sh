@@ -5,6 +5,7 @@
 #
 #   benchmarks/measure_all.sh            # everything: about an hour on 2 idle cores
 #   benchmarks/measure_all.sh quality    # the four 10-epoch trainings (test numbers)
+#   benchmarks/measure_all.sh lessons    # each lesson's time, quick mode then full mode
 #   benchmarks/measure_all.sh speed      # the timings (run these on a quiet machine)
 #
 # Run from the repository root after `make setup` (it uses .venv/bin/python).
@@ -23,6 +24,11 @@ if [[ $what == all || $what == quality ]]; then
     $PY benchmarks/record_train.py train_conv --model conv --epochs 10
     $PY benchmarks/record_train.py train_cvae --model cvae --epochs 10
     $PY benchmarks/record_train.py train_vqvae --model vqvae --epochs 10
+fi
+
+if [[ $what == all || $what == lessons ]]; then
+    $PY benchmarks/time_lessons.py --quick
+    $PY benchmarks/time_lessons.py
 fi
 
 if [[ $what == all || $what == speed ]]; then
