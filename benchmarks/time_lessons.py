@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     provenance = _provenance.start([__file__, *(sys.argv[1:] if argv is None else argv)])
     mode = "quick" if args.quick else "full"
     lessons = {}
+    results = args.results or _provenance.RESULTS_DIR / f"lessons_{mode}.json"
     with tempfile.TemporaryDirectory() as out_dir:
         for path in _check.lesson_paths(args.lessons):
             run = _check.run_script(path, args.quick, out_dir)
@@ -45,10 +46,10 @@ def main(argv=None) -> int:
                                   "claims": len(found.claims), "clean": not issues}
             print(f"{path.name:45s} {run.seconds:7.1f} s  "
                   f"{'ok' if not issues else 'PROBLEMS: ' + '; '.join(issues)}", flush=True)
-    path = args.results or _provenance.RESULTS_DIR / f"lessons_{mode}.json"
-    _provenance.write(path, provenance, {"mode": mode, "lessons": lessons},
-                      description=f"wall time of each lesson in {mode} mode (lessons/_check.py's run)",
-                      threads_used="OPENBLAS_NUM_THREADS=1 in each lesson (lessons/_check.py)")
+            # written after every lesson, so that a run cut short keeps what it measured
+            _provenance.write(results, provenance, {"mode": mode, "lessons": lessons},
+                              description=f"wall time of each lesson in {mode} mode (lessons/_check.py's run)",
+                              threads_used="OPENBLAS_NUM_THREADS=1 in each lesson (lessons/_check.py)")
     return 0
 
 
