@@ -19,6 +19,8 @@ PY=${PY:-.venv/bin/python}
 what=${1:-all}
 
 if [[ $what == all || $what == quality ]]; then
+    # every backward pass against float64 finite differences (seconds)
+    $PY benchmarks/record_gradchecks.py
     # Test numbers after 10 epochs: the same with any load (seeded), times are not.
     $PY benchmarks/record_train.py train_mlp --epochs 10
     $PY benchmarks/record_train.py train_conv --model conv --epochs 10
