@@ -77,6 +77,11 @@ def _load(prov: dict) -> str:
     return f"load average {start[0]:.1f} at the start, {end[0]:.1f} at the end"
 
 
+def _threads(prov: dict) -> str:
+    """The thread line, without the trainer's explanation of its choice."""
+    return prov.get("threads", NOT_RECORDED).split(" (")[0].split("; override")[0]
+
+
 def _commit(prov: dict) -> str:
     commit = prov.get("git_commit", NOT_RECORDED)
     if commit == NOT_RECORDED:
@@ -95,8 +100,8 @@ def provenance_line(*records: dict) -> str:
             lines.append(f"{link}: {rec['source']}.")
             continue
         prov = rec["provenance"]
-        lines.append(f"{link}: {prov['date'][:10]}, {_cpu(prov)}, {prov['blas']}, {_load(prov)}, "
-                     f"{_commit(prov)}; `{prov['command']}`.")
+        lines.append(f"{link}: {prov['date'][:10]}, {_cpu(prov)}, {prov['blas']}, {_threads(prov)}, "
+                     f"{_load(prov)}, {_commit(prov)}; `{prov['command']}`.")
     return "\n".join(f"- {line}" for line in lines)
 
 
