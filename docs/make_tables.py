@@ -158,9 +158,10 @@ def lessons() -> str:
 def _training_row(name: str, label: str, what) -> list | None:
     rec = load(name)
     if rec is None:
-        return [label, "not measured in this version", "", f"`{_command_for(name)}`", ""]
+        return [label, "not measured in this version", "", "", _command_for(name), ""]
     v = rec["values"]
-    return [label, what(v), v["epoch"], f"`{v['train_command']}`", f"[{name}](docs/results/{name}.json)"]
+    return [label, what(v), v["epoch"], _minutes(sum(v["epoch_times_s"])), f"`{v['train_command']}`",
+            f"[{name}](docs/results/{name}.json)"]
 
 
 def _vq_text(v: dict) -> str:
@@ -184,19 +185,20 @@ def main_table() -> str:
         for key, label in (("elbo", "burda2015 recipe, ELBO"), ("iwae_k5", "burda2015 recipe, IWAE k = 5")):
             r = burda["values"]["runs"][key]
             rows.append([label, f"binarized-MNIST test NLL (-L_5000) **{r['test_nll_l5000']:.2f}**", r["epochs"],
-                         f"`{r['train_command']}`", f"[{burda['name']}](docs/results/{burda['name']}.json)"])
+                         f"{r['train_wall_min']:.0f} min", f"`{r['train_command']}`", f"[{burda['name']}](docs/results/{burda['name']}.json)"])
     if long_run:
         v = long_run["values"]
         rows.append(["burda2015 recipe, ELBO, continued", f"binarized-MNIST test NLL (-L_5000) **{v['test_nll_l5000']:.2f}**",
-                     v["epochs"], "the same with `--resume RUN --epochs 3280`, stopped at epoch 335",
+                     v["epochs"], f"+ {v['continued_wall_min']} min",
+                     "the same with `--resume RUN --epochs 3280`, stopped at epoch 335",
                      f"[{long_run['name']}](docs/results/{long_run['name']}.json)"])
     if paper:
         r = paper["values"]["rows"]
         rows.append(["Burda et al. (2015), the paper", f"VAE {r['vae_k1']['test_nll_l5000']:.2f}, "
-                     f"IWAE k = 5 {r['iwae_k5']['test_nll_l5000']:.2f}", paper["values"]["epochs"],
+                     f"IWAE k = 5 {r['iwae_k5']['test_nll_l5000']:.2f}", paper["values"]["epochs"], "",
                      "(their Table 1)", f"[{paper['name']}](docs/results/{paper['name']}.json)"])
-    return table(["model", "nats per test image (lower is better)", "epochs", "command", "results file"],
-                 rows, "llrll")
+    return table(["model", "nats per test image (lower is better)", "epochs", "training time", "command",
+                  "results file"], rows, "llrrll")
 
 
 def models() -> str:
