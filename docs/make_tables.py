@@ -252,7 +252,9 @@ def burda() -> str:
                  f"(`{burda['values']['eval_command']}`)")
         if long_run:
             text += f", and {long_run['values']['eval_s']} s for the continued run"
-        text += ".\n"
+        step = burda["values"]["step_ms_batch_20"]
+        text += (f". A training step took {step['iwae_k5']} ms with IWAE k = 5 against {step['elbo']} ms with "
+                 f"the ELBO ({step['what']}).\n")
     return text + "\n" + provenance_line(paper, burda, long_run) + "\n"
 
 
