@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 
-from numpy_vae import VAE, Adam  # noqa: E402
+from numpy_vae import VAE, Adam, threads  # noqa: E402
 from numpy_vae.data import mnist_arrays  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -132,6 +132,14 @@ def figure_manifold(model, path, n=20):
 
 
 def main() -> int:
+    # BLAS threads as `numpy-vae train` chooses them: on a busy machine one thread, not one per core
+    choice = threads.resolve(None, products=threads.model_products(VAE(latent_dim=2).params, BATCH))
+    print(choice.reason)
+    with threads.blas_threads(choice):
+        return draw()
+
+
+def draw() -> int:
     x_train, _, x_test, y_test = mnist_arrays()
     models = {}
     print("reconstruction only (beta = 0)")
