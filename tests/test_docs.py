@@ -131,3 +131,18 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     namespace = {}
     exec(compile(code.replace("range(500)", "range(3)"), "README.md", "exec"), namespace)
     assert 0 < float(namespace["loss"]) < 800  # nats per image: log(2) * 784 = 543 at the start
+
+
+def test_a_measuring_script_writes_a_results_file_with_its_full_provenance(tmp_path):
+    script = _module(ROOT / "benchmarks" / "record_gradchecks.py", "record_gradchecks")
+    out = tmp_path / "gradchecks.json"
+    assert script.main(["--results", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert provenance.missing_fields(record) == []
+    prov = record["provenance"]
+    assert "not recorded" not in json.dumps({k: prov[k] for k in ("command", "date", "cpus", "python", "numpy")})
+    assert prov["command"].startswith(("python benchmarks/record_gradchecks.py", "OPENBLAS_NUM_THREADS="))
+    assert len(prov["load_average"]["start"]) == 3 and len(prov["load_average"]["end"]) == 3
+    # the numbers themselves: every backward pass right, every planted bug seen
+    assert max(r["max_rel_error"] for r in record["values"]["rows"]) < 1e-6
+    assert min(r["max_rel_error"] for r in record["values"]["planted"]) > 0.1
