@@ -19,6 +19,7 @@ points) of this shape:
         "blas": "openblas 0.3.31 SkylakeX",    threadpoolctl: library, version, kernel
         "threads": "...",                      the BLAS threads and the variables that set them
         "load_average": {"start": [...], "end": [...]},   1, 5 and 15 minutes
+        "nice": 10,                            the process's niceness (0: an ordinary process)
         "python": "3.11.2", "numpy": "2.3.5"
       }
     }
@@ -138,6 +139,7 @@ def start(argv: list[str] | None = None) -> dict:
         "blas": NOT_RECORDED,
         "threads": NOT_RECORDED,
         "load_average": {"start": _load(), "end": None},
+        "nice": os.nice(0),  # a measurement run under `nice` yields the cores to other programs
         "python": platform.python_version(),
         "numpy": _numpy_version(),
     }

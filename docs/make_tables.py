@@ -100,8 +100,9 @@ def provenance_line(*records: dict) -> str:
             lines.append(f"{link}: {rec['source']}.")
             continue
         prov = rec["provenance"]
+        nice = f" (run under nice {prov['nice']})" if prov.get("nice") else ""
         lines.append(f"{link}: {prov['date'][:10]}, {_cpu(prov)}, {prov['blas']}, {_threads(prov)}, "
-                     f"{_load(prov)}, {_commit(prov)}; `{prov['command']}`.")
+                     f"{_load(prov)}{nice}, {_commit(prov)}; `{prov['command']}`.")
     return "\n".join(f"- {line}" for line in lines)
 
 
