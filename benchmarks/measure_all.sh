@@ -37,8 +37,6 @@ if [[ $what == all || $what == speed ]]; then
     # numpy-vae's epoch beside its minimal loop and the GEMM floor (and PyTorch, if installed),
     # every runner on one BLAS thread, all 60,000 images.
     $PY benchmarks/bench_pytorch.py --blas-threads 1 --rounds 3 --results docs/results/side_by_side.json
-    # each backend at batch 128 and 1024 with BLAS's default threads, and peak memory
-    $PY benchmarks/bench_backends.py --results docs/results/backends.json
     # an epoch quiet and beside one busy process, the package's thread choice vs BLAS's default
     $PY benchmarks/bench_pytorch.py --loaded --examples 6400 --rounds 3 --results docs/results/busy_machine.json
     # the K = 5000 evaluation against its GEMM floor
