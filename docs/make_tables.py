@@ -281,12 +281,15 @@ def side_by_side() -> str:
     labels = {"pytorch": "PyTorch, the classic example", "numpy-vae-numpy": "`numpy-vae train`, NumPy backend",
               "numpy-vae-numba": "`numpy-vae train`, Numba backend", "loop-numpy": "minimal loop, NumPy backend",
               "loop-numba": "minimal loop, Numba backend", "floor": "GEMM floor (the matrix products only)"}
+    columns = {"x_floor": "x GEMM floor", "x_loop": "x minimal loop", "x_pytorch": "x PyTorch"}
+    if not any("x_pytorch" in r for r in v["runners"].values()):
+        del columns["x_pytorch"]
     rows = []
     for name, r in v["runners"].items():
+        ratios = {**r, "x_floor": 1.0} if name.startswith("floor") else r
         rows.append([labels.get(name.partition("@")[0], name), f"{r['median_s']:.2f}",
-                     *(f"{r[k]:.2f}" if k in r else "" for k in ("x_floor", "x_loop", "x_pytorch")),
-                     r["threads"]])
-    text = table(["runner", "s/epoch", "x GEMM floor", "x minimal loop", "x PyTorch", "threads"], rows, "lrrrrl")
+                     *(f"{ratios[k]:.2f}" if k in ratios else "" for k in columns), r["threads"]])
+    text = table(["runner", "s/epoch", *columns.values(), "threads"], rows, "lr" + "r" * len(columns) + "l")
     text += (f"\n{v['images_per_epoch']:,} images per epoch, batch {v['batch']}, median of {v['rounds']} rounds; "
              f"ratios are medians over the rounds of the ratio within one round.")
     if "pytorch" in v.get("not_run", []):
