@@ -153,7 +153,16 @@ def lessons() -> str:
         f"{mode} mode " + (f"measured {rec['provenance']['date'][:10]} on a {_cpu(rec['provenance'])}, "
                            f"{_load(rec['provenance'])} ([{rec['name']}](docs/results/{rec['name']}.json))"
                            if rec else "not measured yet")
-        for mode, rec in (("quick", quick), ("full", full))) + ".\n"
+        for mode, rec in (("quick", quick), ("full", full))) + "." + _busy_note(quick, full) + "\n"
+
+
+def _busy_note(*records) -> str:
+    """A warning when the times were taken with more runnable programs than CPUs."""
+    busy = [r for r in records if r and r["provenance"]["load_average"].get("start") != NOT_RECORDED
+            and max(r["provenance"]["load_average"]["start"][0], r["provenance"]["load_average"]["end"][0])
+            > r["provenance"]["cpus"]]
+    return (" The machine was shared with other jobs (load average above its number of CPUs), so these "
+            "times are longer than on a quiet machine, and unevenly so.") if busy else ""
 
 
 def _training_row(name: str, label: str, what) -> list | None:
