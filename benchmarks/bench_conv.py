@@ -38,12 +38,14 @@ import types
 
 import numpy as np
 
-from numpy_vae._memory import keep_freed_memory
-from numpy_vae.backend import BackendUnavailableError
-from numpy_vae.conv import Conv2D, ConvTranspose2D
-from numpy_vae.conv_vae import ConvVAE
-from numpy_vae.im2col import col2im, im2col
-from numpy_vae.optim import Adam
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _provenance  # noqa: E402  (benchmarks/_provenance.py: results files)
+from numpy_vae._memory import keep_freed_memory  # noqa: E402
+from numpy_vae.backend import BackendUnavailableError  # noqa: E402
+from numpy_vae.conv import Conv2D, ConvTranspose2D  # noqa: E402
+from numpy_vae.conv_vae import ConvVAE  # noqa: E402
+from numpy_vae.im2col import col2im, im2col  # noqa: E402
+from numpy_vae.optim import Adam  # noqa: E402
 
 STEPS_PER_EPOCH = 469  # ceil(60000 / 128)
 
@@ -137,15 +139,22 @@ def bench_speed(args):
     print(f"seconds per epoch = median over {args.chunks} chunks of {args.steps} steps "
           f"(seconds per step) x {STEPS_PER_EPOCH} steps, extrapolated; evaluation not included\n")
     print(f"{'variant':20s} {'ms/step':>9s} {'s/epoch':>9s}   chunks (ms/step)")
+    variants = {}
     for name, times in time_training(args.variants, args.steps, args.chunks,
                                      args.batch, channels).items():
         med = statistics.median(times)
         chunk_list = ", ".join(f"{1e3 * t:.1f}" for t in times)
         print(f"{name:20s} {1e3 * med:9.1f} {med * STEPS_PER_EPOCH:9.1f}   {chunk_list}")
+        variants[name] = {"ms_per_step": round(1e3 * med, 2), "s_per_epoch": round(med * STEPS_PER_EPOCH, 2),
+                          "chunks_ms_per_step": [round(1e3 * t, 2) for t in times]}
     print("\ncol2im alone (median ms):")
-    for row in time_col2im(args.batch, channels):
+    col2im_rows = time_col2im(args.batch, channels)
+    for row in col2im_rows:
         print(f"  {str(row['shape']):18s} numpy {row['numpy']:6.2f}  numba {row['numba']:6.2f}"
               f"   ({row['where']})")
+    return {"channels": list(channels), "batch": args.batch, "steps": args.steps, "chunks": args.chunks,
+            "steps_per_epoch": STEPS_PER_EPOCH, "variants": variants,
+            "col2im_ms": [{**row, "shape": list(row["shape"])} for row in col2im_rows]}
 
 
 def train_mnist(args):
@@ -190,12 +199,22 @@ def main(argv=None):
     p.add_argument("--model", choices=("conv", "mlp"), default="conv")
     p.add_argument("--run-dir", default=None, help="where the Trainer writes checkpoints (none if unset)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results", default=None, metavar="FILE.json",
+                   help="also write the speed table, with its provenance, to this results file "
+                        "(benchmarks/_provenance.py; numpy-vae train --model conv gives the test numbers)")
     args = p.parse_args(argv)
     keep_freed_memory()  # as the Trainer and the CLI do (numpy_vae/_memory.py)
     if args.mnist_minutes is not None:
+        if args.results:
+            p.error("--results is for the speed table; benchmarks/record_train.py keeps training results")
         train_mnist(args)
     else:
-        bench_speed(args)
+        provenance = _provenance.start([__file__, *(sys.argv[1:] if argv is None else argv)]) if args.results else None
+        values = bench_speed(args)
+        if args.results:
+            _provenance.write(args.results, provenance, values,
+                              description="ConvVAE training steps (loss_and_grads + Adam) at batch 128, "
+                                          "extrapolated to an epoch of 469 steps")
     return 0
 
 

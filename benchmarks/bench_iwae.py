@@ -34,6 +34,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _provenance  # noqa: E402  (benchmarks/_provenance.py: results files)
 from numpy_vae import VAE, available_backends  # noqa: E402
 from numpy_vae.evaluate import iwae_log_likelihood  # noqa: E402
 from numpy_vae.layers import Linear  # noqa: E402
@@ -65,7 +67,11 @@ def main(argv=None):
     parser.add_argument("--max-rows", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=3, help="turns each method takes")
     parser.add_argument("--quick", action="store_true", help="4 images, K = 500, one round")
+    parser.add_argument("--results", default=None, metavar="FILE.json",
+                        help="also write the table, with its provenance, to this results file "
+                             "(benchmarks/_provenance.py)")
     args = parser.parse_args(argv)
+    provenance = _provenance.start([__file__, *(sys.argv[1:] if argv is None else argv)]) if args.results else None
     if args.quick:
         args.images, args.k, args.rounds = 4, 500, 1
     hidden = tuple(int(h) for h in args.hidden_dims.split(","))
@@ -102,6 +108,16 @@ def main(argv=None):
         else:
             print(f"{backend:<8} {name:<34} {seconds:>9.2f} {ratio:>8.2f} {full:>18.0f}s")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    if args.results:
+        table = [{"backend": b, "method": name, "seconds": round(sec, 4), "x_floor": round(ratio, 3),
+                  "test_set_s": round(full)} if ratio is not None else
+                 {"backend": b, "max_abs_difference_nats": float(sec)}  # batched against reference
+                 for b, name, sec, ratio, full in rows]
+        _provenance.write(args.results, provenance,
+                          {"model": f"784-{'-'.join(map(str, hidden))}-{args.latent_dim} {args.activation}",
+                           "images": args.images, "k": args.k, "max_rows": args.max_rows,
+                           "rounds": args.rounds, "rows": table},
+                          description="the IWAE bound's evaluation against the decoder's GEMM floor")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import _provenance  # noqa: E402  (benchmarks/_provenance.py: results files)
 RUNNERS = ("pytorch", "numpy-vae-numpy", "numpy-vae-numba", "loop-numpy", "loop-numba", "floor")
 LOADED_RUNNERS = ("numpy-vae-numpy@auto", "numpy-vae-numpy@default",
                   "numpy-vae-numba@auto", "numpy-vae-numba@default")
@@ -410,6 +412,9 @@ def main(argv=None) -> int:
                         "vs the BLAS default")
     p.add_argument("--busy-seconds", type=float, default=3600,
                    help="the busy process stops by itself after this long (default 3600)")
+    p.add_argument("--results", default=None, metavar="FILE.json",
+                   help="also write the table, with its provenance, to this results file "
+                        "(benchmarks/_provenance.py; docs/results/ holds the docs' own)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     from numpy_vae.threads import parse_setting
@@ -441,6 +446,7 @@ def main(argv=None) -> int:
             names.append(spec)
     if not names:
         return 1
+    provenance = _provenance.start([__file__, *(sys.argv[1:] if argv is None else argv)]) if args.results else None
     load = os.getloadavg()[0]
     n_images = len(load_images(args.examples))
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} at the start; {args.rounds} rounds, "
@@ -455,7 +461,37 @@ def main(argv=None) -> int:
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     for name, ts in times.items():
         print(f"  epochs, {name}: " + " ".join(f"{t:.3f}" for t in ts))
+    if args.results:
+        values = results_values(times, threads, names, n_images, args.rounds, args.loaded)
+        _provenance.write(args.results, provenance, values,
+                          description=("an epoch quiet and beside one busy process" if args.loaded else
+                                       "seconds per training epoch, runners taking turns"),
+                          threads_used="per runner in values (BLAS threads, PyTorch intra-op threads)")
     return 0
+
+
+def results_values(times: dict, threads: dict, names, n_images: int, rounds: int, loaded: bool) -> dict:
+    """The printed table as a dict, for the results file."""
+    runners = {}
+    for name in names:
+        ts = times[name]
+        row = {"median_s": round(statistics.median(ts), 3), "epochs_s": [round(t, 3) for t in ts],
+               "threads": threads[name]}
+        if loaded:
+            busy = times[f"{name} loaded"]
+            row.update(loaded_median_s=round(statistics.median(busy), 3),
+                       loaded_epochs_s=[round(t, 3) for t in busy],
+                       slowdown=round(ratios(times, f"{name} loaded", name), 3),
+                       threads_loaded=threads[f"{name} loaded"])
+        else:
+            backend = name.partition("@")[0].rsplit("-", 1)[-1]
+            for key, other in (("x_pytorch", "pytorch"), ("x_floor", "floor"), ("x_loop", f"loop-{backend}")):
+                if other in times and name != other and (key != "x_loop" or name.startswith("numpy-vae-")):
+                    row[key] = round(ratios(times, name, other), 3)
+        runners[name] = row
+    return {"images_per_epoch": n_images, "batch": BATCH, "rounds": rounds, "runners": runners,
+            "not_run": [r for r in (LOADED_RUNNERS if loaded else RUNNERS)
+                        if r not in names and r.partition("@")[0] not in names]}
 
 
 if __name__ == "__main__":
