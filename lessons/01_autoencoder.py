@@ -312,3 +312,12 @@ savefig(fig, "01_random_codes.png")
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 1: `lessons/exercises/01_linear.py`, checked by `numpy-vae exercise 1`
+# - exercise 2: `lessons/exercises/02_activations.py`, checked by `numpy-vae exercise 2`

@@ -223,3 +223,11 @@ claim("moves inside a cloud change the picture less than half as much as moving 
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 3: `lessons/exercises/03_reparameterize.py`, checked by `numpy-vae exercise 3`

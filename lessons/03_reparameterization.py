@@ -311,3 +311,11 @@ claim("the wrong gradient is less than half the true one at logvar = -2 and more
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 3: `lessons/exercises/03_reparameterize.py`, checked by `numpy-vae exercise 3`

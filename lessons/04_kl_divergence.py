@@ -298,3 +298,11 @@ claim("ReparameterizeKL.backward agrees with finite differences of its forward (
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 4: `lessons/exercises/04_kl.py`, checked by `numpy-vae exercise 4`

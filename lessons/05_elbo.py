@@ -403,3 +403,11 @@ savefig(fig, "05_likelihood_balance.png")
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 5: `lessons/exercises/05_bernoulli_nll.py`, checked by `numpy-vae exercise 5`

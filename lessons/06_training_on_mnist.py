@@ -354,3 +354,12 @@ claim(f"the test ELBO climbs from about -550 to about {target} (within 8 nats)",
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 6: `lessons/exercises/06_adam.py`, checked by `numpy-vae exercise 6`
+# - exercise 12: `lessons/exercises/12_capstone.py`, checked by `numpy-vae exercise 12`

@@ -298,3 +298,12 @@ claim("both: the decoded draws are many different digits: the recogniser finds a
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 4: `lessons/exercises/04_kl.py`, checked by `numpy-vae exercise 4`
+# - exercise 5: `lessons/exercises/05_bernoulli_nll.py`, checked by `numpy-vae exercise 5`

@@ -324,3 +324,11 @@ claim("on average over the five moves, most moved digits are recognised as the t
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 12: `lessons/exercises/12_capstone.py`, checked by `numpy-vae exercise 12`

@@ -500,3 +500,11 @@ savefig(fig, "10_learned_variance.png")
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 7: `lessons/exercises/07_learned_gaussian.py`, checked by `numpy-vae exercise 7`

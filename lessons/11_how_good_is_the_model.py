@@ -238,3 +238,11 @@ savefig(fig, "11_elbo_vs_iwae.png")
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 8: `lessons/exercises/08_log_mean_exp.py`, checked by `numpy-vae exercise 8`

@@ -216,3 +216,11 @@ if ConvVAE is not None:
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 10: `lessons/exercises/10_conv2d.py`, checked by `numpy-vae exercise 10`

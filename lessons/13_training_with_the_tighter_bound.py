@@ -257,3 +257,12 @@ savefig(fig, "13_active_units.png")
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 8: `lessons/exercises/08_log_mean_exp.py`, checked by `numpy-vae exercise 8`
+# - exercise 9: `lessons/exercises/09_importance_samples.py`, checked by `numpy-vae exercise 9`

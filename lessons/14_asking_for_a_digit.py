@@ -338,3 +338,11 @@ claim("and over a third of its misses are the source digit again (an even spread
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 12: `lessons/exercises/12_capstone.py`, checked by `numpy-vae exercise 12`

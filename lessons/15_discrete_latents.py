@@ -454,3 +454,11 @@ savefig(fig, "15_prior_samples.png")
 
 # %%
 done()
+
+# %% [markdown]
+# ## Your turn: exercises
+#
+# Derive it yourself; the package's finite-difference checker grades your attempt
+# (see `lessons/exercises/README.md`):
+#
+# - exercise 11: `lessons/exercises/11_vq_straight_through.py`, checked by `numpy-vae exercise 11`
