@@ -26,6 +26,7 @@ installs Chromium so CI always runs it.
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 import urllib.error
@@ -94,7 +95,7 @@ def page_problems(chrome, base: str, path: str) -> list[str]:
         page.wait_for_load_state("networkidle")
         issues += _image_problems(page, path)
         issues += _math_problems(page)
-        if path.startswith("lessons/"):
+        if _is_lesson_page(path):
             issues += _lesson_problems(page)
         issues += _link_problems(page, base, base + path)
     finally:
@@ -102,11 +103,16 @@ def page_problems(chrome, base: str, path: str) -> list[str]:
     return issues
 
 
+def _is_lesson_page(path) -> bool:
+    """lessons/NN_topic.html, not other pages under lessons/ (the exercises' list)."""
+    return re.fullmatch(r"lessons/\d\d_[^/]+\.html", path) is not None
+
+
 def _image_problems(page, path) -> list[str]:
     images = page.eval_on_selector_all(
         "img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])")
     issues = [f"image not loaded: {src}" for src, complete, width in images if not (complete and width > 0)]
-    if path.startswith("lessons/") and not any("_images/" in (src or "") for src, _, _ in images):
+    if _is_lesson_page(path) and not any("_images/" in (src or "") for src, _, _ in images):
         issues.append("a lesson page without a figure")
     return issues
 
