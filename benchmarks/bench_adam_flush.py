@@ -1,6 +1,6 @@
 """What Adam's subnormal flush costs, the old way against the new, side by side.
 
-The old way (before issue 21) flushed both moments at every step: two extra
+The old way (before the flush became periodic) flushed both moments at every step: two extra
 passes over every moment, |a| < tiny then a masked store.  The new way
 (numpy_vae/ops.py ``adam_update``) flushes every FLUSH_EVERY steps with
 look-ahead thresholds.  Both run on the default model's parameter shapes
@@ -24,14 +24,15 @@ from numpy_vae.factory import build_model
 from numpy_vae.optim import Adam
 
 
-def old_adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
-    """ops.adam_update as it was: a flush of both moments at every step."""
+def _adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, flush):
+    """Adam's update with or without a flush of both moments at every step."""
     m *= beta1
     m += (1 - beta1) * grad
     v *= beta2
     v += (1 - beta2) * (grad * grad)
-    for a in (m, v):
-        a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
+    if flush:
+        for a in (m, v):
+            a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
     root_bc2 = math.sqrt(1 - beta2 ** step)
     step_size = lr * root_bc2 / (1 - beta1 ** step)
     update = np.sqrt(v)
@@ -39,21 +40,16 @@ def old_adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     np.divide(m, update, out=update)
     update *= step_size
     param -= update
+
+
+def old_adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
+    """ops.adam_update as it was: a flush of both moments at every step."""
+    _adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, flush=True)
 
 
 def no_flush_adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     """The same update with no flush at all: the floor."""
-    m *= beta1
-    m += (1 - beta1) * grad
-    v *= beta2
-    v += (1 - beta2) * (grad * grad)
-    root_bc2 = math.sqrt(1 - beta2 ** step)
-    step_size = lr * root_bc2 / (1 - beta1 ** step)
-    update = np.sqrt(v)
-    update += eps * root_bc2
-    np.divide(m, update, out=update)
-    update *= step_size
-    param -= update
+    _adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, flush=False)
 
 
 def time_steps(update, steps, seed=0):
